@@ -1,0 +1,104 @@
+"""System checks for ``settings.OAUTH_CC``. Every check ID is listed in ``MESSAGES``, once.
+
+Each message names the exact setting to change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from .settings import DEFAULTS, SETTING_NAME, oauth_cc_settings
+
+#: ID -> (level, message, hint). The single list of oauth_cc check IDs.
+MESSAGES: dict[str, tuple[type[CheckMessage], str, str]] = {
+    "oauth_cc.E001": (Error, "OAUTH_CC['ISSUER'] is not set.",
+                      "Set OAUTH_CC['ISSUER'] to this server's https URL, e.g. "
+                      "'https://auth.example.com'."),
+    "oauth_cc.E002": (Error, "OAUTH_CC['ISSUER'] must be an absolute URL without query or "
+                      "fragment (RFC 8414 §2).",
+                      "Use a value like 'https://auth.example.com' or "
+                      "'https://example.com/tenant'."),
+    "oauth_cc.E003": (Error, "OAUTH_CC['ISSUER'] uses http while DEBUG is off.",
+                      "Use an https issuer; http is allowed only for local development "
+                      "with DEBUG = True."),
+    "oauth_cc.E004": (Error, "OAUTH_CC['DEFAULT_AUDIENCE'] must be an absolute URI without "
+                      "fragment.",
+                      "Set OAUTH_CC['DEFAULT_AUDIENCE'] to the identifier of your API, e.g. "
+                      "'https://api.example.com'."),
+    "oauth_cc.E005": (Error, "OAUTH_CC['ACCESS_TOKEN_LIFETIME'] and "
+                      "OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME'] must be positive whole seconds, "
+                      "the first no larger than the second, and the second at most 86400.",
+                      "The defaults are 600 and 3600 (RFC 6750 §5.3 recommends at most "
+                      "an hour)."),
+    "oauth_cc.E006": (Error, "OAUTH_CC['SIGNING_ALGORITHM'] is not supported.",
+                      "Use one of 'RS256', 'PS256', 'ES256' or 'EdDSA'."),
+    "oauth_cc.E007": (Error, "OAUTH_CC['KEY_ENCRYPTION_KEYS'] must be a non-empty list of "
+                      "Fernet keys.",
+                      "Generate one with: python -c \"from cryptography.fernet import Fernet; "
+                      "print(Fernet.generate_key().decode())\" and keep it out of the "
+                      "repository (an environment variable)."),
+    "oauth_cc.E008": (Error, "OAUTH_CC has a key oauth_cc does not know.",
+                      "Remove it or fix its spelling; docs/settings.md lists every setting."),
+    "oauth_cc.E009": (Error, "OAUTH_CC must be a dict.", "Set OAUTH_CC = {...}."),
+    "oauth_cc.W001": (Warning, "OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME'] is over one hour.",
+                      "RFC 6750 §5.3 recommends access tokens that live an hour at most."),
+}
+
+
+def _message(check_id: str, detail: str = "") -> CheckMessage:
+    level, msg, hint = MESSAGES[check_id]
+    return level(msg + (f" {detail}" if detail else ""), hint=hint, id=check_id)
+
+
+def _is_whole_seconds(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+@register(Tags.security)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    raw = getattr(settings, SETTING_NAME, {})
+    if not isinstance(raw, dict):
+        return [_message("oauth_cc.E009")]
+    found = []
+    for name in sorted(set(raw) - set(DEFAULTS)):
+        found.append(_message("oauth_cc.E008", f"Unknown key: {name!r}."))
+    issuer = oauth_cc_settings.ISSUER
+    if not issuer:
+        found.append(_message("oauth_cc.E001"))
+    else:
+        parts = urlsplit(str(issuer))
+        if (parts.scheme not in ("https", "http") or not parts.netloc or parts.query
+                or parts.fragment or "?" in issuer or "#" in issuer):
+            found.append(_message("oauth_cc.E002"))
+        elif parts.scheme == "http" and not settings.DEBUG:
+            found.append(_message("oauth_cc.E003"))
+    from .models import is_absolute_uri
+
+    audience = oauth_cc_settings.DEFAULT_AUDIENCE
+    if not isinstance(audience, str) or not is_absolute_uri(audience):
+        found.append(_message("oauth_cc.E004"))
+    lifetime = oauth_cc_settings.ACCESS_TOKEN_LIFETIME
+    maximum = oauth_cc_settings.MAX_ACCESS_TOKEN_LIFETIME
+    if not (_is_whole_seconds(lifetime) and _is_whole_seconds(maximum)
+            and lifetime <= maximum <= 86400):
+        found.append(_message("oauth_cc.E005"))
+    elif maximum > 3600:
+        found.append(_message("oauth_cc.W001"))
+    from .keys import SUPPORTED_ALGORITHMS
+
+    if oauth_cc_settings.SIGNING_ALGORITHM not in SUPPORTED_ALGORITHMS:
+        found.append(_message("oauth_cc.E006"))
+    keys = oauth_cc_settings.KEY_ENCRYPTION_KEYS
+    try:
+        if not isinstance(keys, list | tuple) or not keys:
+            raise ValueError
+        for key in keys:
+            Fernet(key)
+    except (ValueError, TypeError):
+        found.append(_message("oauth_cc.E007"))
+    return found

@@ -1,0 +1,292 @@
+"""Signing keys: generation, encryption at rest, the active key, JWKS export and rotation.
+
+The hot path (issuing a token) calls ``active()``, which returns a parsed private key from an
+in-process cache; the database is asked again at most every ``KEY_CACHE_SECONDS``. Because a
+process may keep signing with a just-retired key for that long, a retired key stays published
+for ``KEY_CACHE_SECONDS + MAX_ACCESS_TOKEN_LIFETIME`` plus a minute (JWKS-07).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from django.db import transaction
+from jwt.algorithms import get_default_algorithms
+
+from . import clock
+from .models import SigningKey
+from .settings import oauth_cc_settings, on_reload
+
+logger = logging.getLogger("oauth_cc.keys")
+
+#: JWS algorithms we sign with (JWT-01: never ``none``, never a MAC).
+SUPPORTED_ALGORITHMS: frozenset[str] = frozenset({"RS256", "PS256", "ES256", "EdDSA"})
+
+#: RFC 7638 §3.2 required members per key type (THUMB-02).
+_THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"),
+                       "OKP": ("crv", "kty", "x")}
+
+#: Public JWK members we publish (JWKS-02: never a private member).
+_PUBLIC_MEMBERS = frozenset({"kty", "n", "e", "crv", "x", "y", "kid", "use", "alg"})
+
+PUBLISH_MARGIN = timedelta(seconds=60)
+
+
+class KeyConfigurationError(Exception):
+    """The key-encryption keys are missing or cannot decrypt a stored key."""
+
+
+@dataclass(frozen=True, slots=True)
+class SigningMaterial:
+    """A parsed private key ready to sign, with its ``kid`` and algorithm."""
+
+    kid: str
+    algorithm: str
+    private_key: Any
+
+
+# --- encryption at rest -------------------------------------------------------------------
+
+def _build_fernet() -> MultiFernet:
+    keys = oauth_cc_settings.KEY_ENCRYPTION_KEYS
+    if isinstance(keys, str | bytes):
+        keys = [keys]
+    if not keys:
+        raise KeyConfigurationError("OAUTH_CC['KEY_ENCRYPTION_KEYS'] is empty")
+    try:
+        return MultiFernet([Fernet(key) for key in keys])
+    except (ValueError, TypeError) as exc:
+        raise KeyConfigurationError(
+            "OAUTH_CC['KEY_ENCRYPTION_KEYS'] must hold Fernet keys "
+            "(32 url-safe base64-encoded bytes)"
+        ) from exc
+
+
+def fernet() -> MultiFernet:
+    return oauth_cc_settings.derived("fernet", _build_fernet)
+
+
+def encrypt_private_key(private_key: Any) -> bytes:
+    der = private_key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return fernet().encrypt(der)
+
+
+def decrypt_private_key(token: bytes) -> Any:
+    try:
+        der = fernet().decrypt(bytes(token))
+    except InvalidToken as exc:
+        raise KeyConfigurationError(
+            "no key in OAUTH_CC['KEY_ENCRYPTION_KEYS'] decrypts a stored signing key"
+        ) from exc
+    return serialization.load_der_private_key(der, password=None)
+
+
+# --- generation and JWK export --------------------------------------------------------------
+
+def generate_private_key(algorithm: str) -> Any:
+    if algorithm in ("RS256", "PS256"):
+        size = max(2048, int(oauth_cc_settings.RSA_KEY_SIZE))
+        return rsa.generate_private_key(public_exponent=65537, key_size=size)
+    if algorithm == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithm == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ValueError(f"unsupported signing algorithm {algorithm!r}")
+
+
+def thumbprint(jwk: dict[str, Any]) -> str:
+    """RFC 7638 JWK SHA-256 thumbprint, unpadded base64url (THUMB-01..03)."""
+    members = _THUMBPRINT_MEMBERS[jwk["kty"]]
+    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
+    digest = hashlib.sha256(canonical.encode("utf-8")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def public_jwk(private_key: Any, algorithm: str) -> dict[str, Any]:
+    """The public JWK of ``private_key``, with ``kid`` (its thumbprint), ``use`` and ``alg``."""
+    jwk = get_default_algorithms()[algorithm].to_jwk(private_key.public_key(), as_dict=True)
+    jwk = {name: value for name, value in jwk.items() if name in _PUBLIC_MEMBERS}
+    jwk["kid"] = thumbprint(jwk)
+    jwk["use"] = "sig"
+    jwk["alg"] = algorithm
+    return jwk
+
+
+# --- lifecycle ------------------------------------------------------------------------------
+
+def create_key(algorithm: str | None = None) -> SigningKey:
+    """Create a new key in the ``pending`` state: published, not yet signing."""
+    algorithm = algorithm or oauth_cc_settings.SIGNING_ALGORITHM
+    if algorithm not in SUPPORTED_ALGORITHMS:
+        raise ValueError(f"unsupported signing algorithm {algorithm!r}")
+    private_key = generate_private_key(algorithm)
+    jwk = public_jwk(private_key, algorithm)
+    key = SigningKey.objects.create(
+        kid=jwk["kid"],
+        algorithm=algorithm,
+        state=SigningKey.State.PENDING,
+        encrypted_private_key=encrypt_private_key(private_key),
+        public_jwk_json=json.dumps(jwk, separators=(",", ":")),
+    )
+    logger.info("created signing key kid=%s alg=%s", key.kid, algorithm)
+    return key
+
+
+def retention() -> timedelta:
+    """How long a retired key stays published after it stops signing."""
+    seconds = int(oauth_cc_settings.KEY_CACHE_SECONDS) + int(
+        oauth_cc_settings.MAX_ACCESS_TOKEN_LIFETIME
+    )
+    return timedelta(seconds=seconds) + PUBLISH_MARGIN
+
+
+@transaction.atomic
+def promote(key: SigningKey) -> SigningKey:
+    """Make ``key`` the signing key; the previous one is retired but stays published."""
+    if key.state not in (SigningKey.State.PENDING, SigningKey.State.RETIRED):
+        raise ValueError(f"a {key.state} key cannot be promoted")
+    at = clock.now()
+    for current in SigningKey.objects.select_for_update().filter(state=SigningKey.State.ACTIVE):
+        _retire(current, at)
+    key.state = SigningKey.State.ACTIVE
+    key.activated_at = at
+    key.retired_at = None
+    key.publish_until = None
+    key.save(update_fields=["state", "activated_at", "retired_at", "publish_until"])
+    clear_caches()
+    logger.info("signing key kid=%s is now active", key.kid)
+    return key
+
+
+def _retire(key: SigningKey, at: Any) -> None:
+    key.state = SigningKey.State.RETIRED
+    key.retired_at = at
+    key.publish_until = at + retention()
+    key.save(update_fields=["state", "retired_at", "publish_until"])
+    logger.info("signing key kid=%s retired, published until %s", key.kid, key.publish_until)
+
+
+@transaction.atomic
+def retire(key: SigningKey) -> SigningKey:
+    """Stop signing with ``key``; it stays published until its tokens have expired."""
+    if key.state not in (SigningKey.State.ACTIVE, SigningKey.State.PENDING):
+        raise ValueError(f"a {key.state} key cannot be retired")
+    _retire(key, clock.now())
+    clear_caches()
+    return key
+
+
+def prune() -> list[str]:
+    """Remove retired keys whose tokens have all expired; erase their private keys."""
+    expired = SigningKey.objects.filter(
+        state=SigningKey.State.RETIRED, publish_until__lte=clock.now()
+    )
+    kids = list(expired.values_list("kid", flat=True))
+    expired.update(state=SigningKey.State.REMOVED, encrypted_private_key=b"")
+    if kids:
+        clear_caches()
+        logger.info("removed signing keys %s", ", ".join(kids))
+    return kids
+
+
+def rotate(*, immediate: bool = False, algorithm: str | None = None) -> list[str]:
+    """One step of a zero-downtime rotation. Returns what was done, for the operator.
+
+    - With no active key, create one and activate it at once (bootstrap).
+    - Otherwise, with no pending key, create one: it is published but not yet used, so
+      resource servers can fetch it before the first token signed with it.
+    - Otherwise promote the newest pending key; the old key is retired and stays published.
+    ``immediate=True`` creates and promotes a new key in one step (e.g. after a compromise).
+    Each call also prunes retired keys that are past ``publish_until``.
+    """
+    done = [f"removed {kid}" for kid in prune()]
+    has_active = SigningKey.objects.filter(state=SigningKey.State.ACTIVE).exists()
+    pending = SigningKey.objects.filter(state=SigningKey.State.PENDING).order_by("-created_at")
+    if immediate or not has_active:
+        key = create_key(algorithm)
+        promote(key)
+        done.append(f"created and activated {key.kid} ({key.algorithm})")
+    elif not pending.exists():
+        key = create_key(algorithm)
+        done.append(f"created {key.kid} ({key.algorithm}): published, not yet signing")
+    else:
+        key = promote(pending.first())
+        done.append(f"activated {key.kid}; the previous key is retired and still published")
+    return done
+
+
+def reencrypt() -> int:
+    """Re-encrypt every stored private key with the first key-encryption key."""
+    count = 0
+    for key in SigningKey.objects.exclude(state=SigningKey.State.REMOVED):
+        key.encrypted_private_key = fernet().rotate(bytes(key.encrypted_private_key))
+        key.save(update_fields=["encrypted_private_key"])
+        count += 1
+    return count
+
+
+# --- reading keys ---------------------------------------------------------------------------
+
+_active_cache: dict[str, Any] = {}
+
+
+def active() -> SigningMaterial | None:
+    """The signing key, parsed once and cached for ``KEY_CACHE_SECONDS``; None if none."""
+    now = clock.timestamp()
+    cached = _active_cache.get("entry")
+    if cached is not None and now < cached[1]:
+        return cached[0]
+    row = (
+        SigningKey.objects.filter(state=SigningKey.State.ACTIVE)
+        .only("kid", "algorithm", "encrypted_private_key")
+        .first()
+    )
+    material = None
+    if row is not None:
+        previous = cached[0] if cached else None
+        if previous is not None and previous.kid == row.kid:
+            material = previous
+        else:
+            material = SigningMaterial(
+                row.kid, row.algorithm, decrypt_private_key(row.encrypted_private_key)
+            )
+    _active_cache["entry"] = (material, now + float(oauth_cc_settings.KEY_CACHE_SECONDS))
+    return material
+
+
+def published_keys() -> list[SigningKey]:
+    """Keys in the JWKS: pending, active, and retired ones still within ``publish_until``."""
+    now = clock.now()
+    return [
+        key
+        for key in SigningKey.objects.filter(
+            state__in=[SigningKey.State.PENDING, SigningKey.State.ACTIVE,
+                       SigningKey.State.RETIRED]
+        )
+        .only("kid", "state", "publish_until", "public_jwk_json", "created_at")
+        .order_by("created_at")
+        if key.state != SigningKey.State.RETIRED or (key.publish_until and key.publish_until > now)
+    ]
+
+
+def jwks() -> dict[str, list[dict[str, Any]]]:
+    """The JWK Set document (RFC 7517 §5) of every published key."""
+    return {"keys": [key.public_jwk for key in published_keys()]}
+
+
+@on_reload
+def clear_caches() -> None:
+    _active_cache.clear()

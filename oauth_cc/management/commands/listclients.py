@@ -1,0 +1,49 @@
+"""``manage.py listclients``: registered clients, without secrets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db.models import Count, Q
+
+from oauth_cc import clock
+from oauth_cc.models import Client
+
+
+class Command(BaseCommand):
+    help = "List registered clients (never their secrets)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        now = clock.now()
+        usable = Q(secrets__revoked_at__isnull=True) & (
+            Q(secrets__expires_at__isnull=True) | Q(secrets__expires_at__gt=now)
+        )
+        clients = Client.objects.annotate(usable_secrets=Count("secrets", filter=usable))
+        rows = [
+            {
+                "client_id": c.client_id,
+                "name": c.name,
+                "is_active": c.is_active,
+                "token_endpoint_auth_method": c.token_endpoint_auth_method,
+                "scope": c.allowed_scopes,
+                "default_scope": c.default_scopes,
+                "usable_secrets": c.usable_secrets,
+            }
+            for c in clients
+        ]
+        if options["json"]:
+            self.stdout.write(json.dumps(rows))
+            return
+        if not rows:
+            self.stdout.write("No clients. Create one with: manage.py createclient NAME")
+        for row in rows:
+            state = "active" if row["is_active"] else "inactive"
+            self.stdout.write(
+                f"{row['client_id']}  {row['name']}  [{state}, {row['token_endpoint_auth_method']},"
+                f" {row['usable_secrets']} usable secret(s)]  scope: {row['scope'] or '-'}"
+            )

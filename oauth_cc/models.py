@@ -1,0 +1,224 @@
+"""Database models: clients, their secrets, scopes and signing keys."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from . import clock, credentials, scopes
+
+
+def validate_scope_token(value: str) -> None:
+    if not scopes.is_scope_token(value):
+        raise ValidationError(
+            _("A scope name is one or more printable ASCII characters other than space, "
+              '" and \\ (RFC 6749 §3.3).'),
+            code="invalid_scope",
+        )
+
+
+def validate_scope_list(value: str) -> None:
+    for name in value.split():
+        validate_scope_token(name)
+
+
+def is_absolute_uri(value: str) -> bool:
+    """An absolute URI without fragment (RFC 8707 §2), with no whitespace."""
+    if not value or any(c.isspace() for c in value) or not value.isascii():
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return bool(parts.scheme) and bool(parts.netloc or parts.path) and "#" not in value
+
+
+def validate_audience_list(value: str) -> None:
+    for uri in value.split():
+        if not is_absolute_uri(uri):
+            raise ValidationError(
+                _("Each audience must be an absolute URI without fragment."),
+                code="invalid_audience",
+            )
+
+
+class TokenEndpointAuthMethod(models.TextChoices):
+    """Registered client authentication methods (RFC 7591 §2)."""
+
+    CLIENT_SECRET_BASIC = "client_secret_basic", "client_secret_basic (HTTP Basic)"
+    CLIENT_SECRET_POST = "client_secret_post", "client_secret_post (form body)"
+
+
+class Scope(models.Model):
+    """A scope this server knows, with a description for humans."""
+
+    name = models.CharField(max_length=200, unique=True, validators=[validate_scope_token])
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Client(models.Model):
+    """A confidential OAuth client that uses the client-credentials grant.
+
+    Allowed and default scopes, and allowed audiences, are stored as space-separated strings
+    (the RFC's own representation) so that authenticating a client and resolving its scopes
+    costs a single query on the token endpoint.
+    """
+
+    client_id = models.CharField(
+        max_length=100, unique=True, editable=False, default=credentials.generate_client_id
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    token_endpoint_auth_method = models.CharField(
+        max_length=40,
+        choices=TokenEndpointAuthMethod.choices,
+        default=TokenEndpointAuthMethod.CLIENT_SECRET_BASIC,
+    )
+    allowed_scopes = models.TextField(
+        blank=True, validators=[validate_scope_list],
+        help_text=_("Scopes this client may request, separated by spaces."),
+    )
+    default_scopes = models.TextField(
+        blank=True, validators=[validate_scope_list],
+        help_text=_("Scopes granted when a request names none; a subset of the allowed ones."),
+    )
+    allowed_audiences = models.TextField(
+        blank=True, validators=[validate_audience_list],
+        help_text=_("Absolute URIs of the APIs this client may get tokens for, separated by "
+                    "spaces. Empty: only OAUTH_CC['DEFAULT_AUDIENCE']."),
+    )
+    access_token_lifetime = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text=_("Seconds; empty uses OAUTH_CC['ACCESS_TOKEN_LIFETIME']. Capped at "
+                    "OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME']."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "client_id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.client_id})"
+
+    def clean(self) -> None:
+        super().clean()
+        self.allowed_scopes = scopes.canonical(self.allowed_scopes.split())
+        self.default_scopes = scopes.canonical(self.default_scopes.split())
+        extra = set(self.default_scopes.split()) - set(self.allowed_scopes.split())
+        if extra:
+            raise ValidationError(
+                {"default_scopes": _("Default scopes must also be allowed scopes.")}
+            )
+        if self.access_token_lifetime is not None and self.access_token_lifetime < 1:
+            raise ValidationError({"access_token_lifetime": _("Must be at least one second.")})
+
+    @property
+    def allowed_scope_set(self) -> frozenset[str]:
+        return scopes.split_stored(self.allowed_scopes)
+
+    @property
+    def default_scope_set(self) -> frozenset[str]:
+        return scopes.split_stored(self.default_scopes)
+
+    @property
+    def audience_list(self) -> list[str]:
+        return self.allowed_audiences.split()
+
+    def add_secret(self, *, expires_at: datetime | None = None, label: str = "") -> str:
+        """Create a new secret for this client and return its plaintext, once."""
+        plaintext = credentials.generate_secret()
+        ClientSecret.objects.create(
+            client=self,
+            digest=credentials.digest(plaintext),
+            hint=credentials.hint(plaintext),
+            expires_at=expires_at,
+            label=label,
+        )
+        return plaintext
+
+
+class ClientSecretQuerySet(models.QuerySet["ClientSecret"]):
+    def usable(self) -> ClientSecretQuerySet:
+        """Secrets that are neither revoked nor expired."""
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=clock.now())
+        )
+
+
+class ClientSecret(models.Model):
+    """One of a client's secrets. Only the SHA-256 digest is kept (GEN-07)."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="secrets")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    hint = models.CharField(max_length=40, editable=False)
+    label = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ClientSecretQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.hint
+
+    def is_usable(self, at: datetime | None = None) -> bool:
+        at = at or clock.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > at)
+
+
+class SigningKey(models.Model):
+    """A key that signs access tokens, with its publication lifecycle (JWKS-07).
+
+    ``pending`` keys are published but do not sign yet, so that resource servers learn them
+    before the first token; ``active`` is the one signing key; ``retired`` keys no longer sign
+    but stay published until ``publish_until``, when every token they signed has expired;
+    ``removed`` keys are neither published nor usable, and their private key is erased.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("published, not yet signing")
+        ACTIVE = "active", _("signing")
+        RETIRED = "retired", _("retired, still published")
+        REMOVED = "removed", _("removed")
+
+    kid = models.CharField(max_length=100, unique=True, editable=False)
+    algorithm = models.CharField(max_length=10, editable=False)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    encrypted_private_key = models.BinaryField(editable=False)
+    public_jwk_json = models.TextField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    retired_at = models.DateTimeField(null=True, blank=True, editable=False)
+    publish_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["state"], condition=models.Q(state="active"), name="oauth_cc_one_active_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kid} ({self.algorithm}, {self.state})"
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        return json.loads(self.public_jwk_json)

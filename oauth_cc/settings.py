@@ -1,0 +1,125 @@
+"""The ``OAUTH_CC`` settings object.
+
+All configuration lives in one dict, ``settings.OAUTH_CC``. It is read lazily through
+``oauth_cc_settings``: a value is looked up on first access, cached on the object, and dropped
+when Django's ``setting_changed`` signal fires for ``OAUTH_CC`` (``override_settings`` and the
+pytest-django ``settings`` fixture therefore just work). Nothing copies a value at import time.
+
+Values that are expensive to build from a setting (a ``MultiFernet``, say) are cached with
+``oauth_cc_settings.derived(name, factory)`` and dropped at the same moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+SETTING_NAME = "OAUTH_CC"
+
+#: Every setting with its default. ``docs/settings.md`` explains each one.
+DEFAULTS: dict[str, Any] = {
+    # The issuer identifier (RFC 8414 §2): an absolute https URL without query or fragment.
+    # ``http`` is accepted only while DEBUG is on. Required.
+    "ISSUER": None,
+    # ``aud`` of a token when the request names no ``resource`` (RFC 9068 §3). Required.
+    "DEFAULT_AUDIENCE": None,
+    # Access-token lifetime in seconds, and the bound no client setting may exceed.
+    "ACCESS_TOKEN_LIFETIME": 600,
+    "MAX_ACCESS_TOKEN_LIFETIME": 3600,
+    # JWS algorithm of newly created signing keys: RS256, PS256, ES256 or EdDSA.
+    "SIGNING_ALGORITHM": "RS256",
+    # Modulus size of new RSA keys (RS256, PS256).
+    "RSA_KEY_SIZE": 2048,
+    # Fernet keys (urlsafe base64, 32 bytes) that encrypt private signing keys at rest.
+    # The first one encrypts; every one decrypts, so a new key can be put in front and the
+    # old ones dropped after ``rotatekeys --reencrypt``. Required.
+    "KEY_ENCRYPTION_KEYS": [],
+    # How long (seconds) a process may keep using its cached signing key after a rotation.
+    # A retired key stays published for this long plus MAX_ACCESS_TOKEN_LIFETIME.
+    "KEY_CACHE_SECONDS": 60,
+    # Cache-Control max-age of the JWKS document.
+    "JWKS_MAX_AGE": 300,
+    # Prefix of generated client secrets; helps secret scanners recognise a leaked one.
+    "CLIENT_SECRET_PREFIX": "occs_",
+    # Largest token-request body accepted, in bytes.
+    "MAX_REQUEST_BODY": 16384,
+    # realm of the Basic challenge at the token endpoint.
+    "REALM": "oauth_cc",
+    # Dotted path of a callable ``(client, claims) -> dict`` whose result is merged into the
+    # claims of each access token; it may not change registered claims.
+    "EXTRA_CLAIMS": None,
+}
+
+#: Settings that hold dotted import paths, resolved on first access.
+IMPORT_STRINGS: frozenset[str] = frozenset({"EXTRA_CLAIMS"})
+
+T = TypeVar("T")
+
+
+class OAuthCCSettings:
+    """Lazy view of ``settings.OAUTH_CC`` with defaults.
+
+    ``oauth_cc_settings.ISSUER`` returns the user's value or the default. An unknown name is
+    an ``AttributeError`` so that typos fail loudly.
+    """
+
+    def __init__(self, defaults: dict[str, Any], import_strings: frozenset[str]) -> None:
+        self._defaults = defaults
+        self._import_strings = import_strings
+        self._cached: set[str] = set()
+        self._derived: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(django_settings, SETTING_NAME, None)
+        return value if isinstance(value, dict) else {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self._defaults:
+            raise AttributeError(f"{SETTING_NAME} has no setting named {name!r}")
+        value = self.user_settings.get(name, self._defaults[name])
+        if name in self._import_strings and isinstance(value, str):
+            value = import_string(value)
+        self._cached.add(name)
+        setattr(self, name, value)
+        return value
+
+    def derived(self, name: str, factory: Callable[[], T]) -> T:
+        """Return a value built from settings, building it once until the next reload."""
+        try:
+            return self._derived[name]
+        except KeyError:
+            value = self._derived[name] = factory()
+            return value
+
+    def reload(self) -> None:
+        for name in self._cached:
+            delattr(self, name)
+        self._cached.clear()
+        self._derived.clear()
+
+
+oauth_cc_settings = OAuthCCSettings(DEFAULTS, IMPORT_STRINGS)
+
+#: Callbacks run after a reload (modules register here to drop their own caches).
+_reload_callbacks: list[Callable[[], None]] = []
+
+
+def on_reload(callback: Callable[[], None]) -> Callable[[], None]:
+    """Register ``callback`` to run whenever the settings are reloaded."""
+    _reload_callbacks.append(callback)
+    return callback
+
+
+def reload_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING_NAME:
+        oauth_cc_settings.reload()
+        for callback in _reload_callbacks:
+            callback()
+
+
+setting_changed.connect(reload_settings)

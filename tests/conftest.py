@@ -1,0 +1,127 @@
+"""Shared fixtures: clients with their plaintext secrets, signing keys, token requests."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote_plus, urlencode
+
+import jwt
+import pytest
+from django.test import Client as HttpClient
+
+from oauth_cc import keys
+from oauth_cc.models import Client, Scope, SigningKey
+
+TOKEN_URL = "/oauth/token"
+JWKS_URL = "/oauth/jwks"
+ISSUER = "https://as.example.test"
+AUDIENCE = "https://api.example.test"
+FORM = "application/x-www-form-urlencoded"
+
+
+@functools.cache
+def _private_key(algorithm: str) -> Any:
+    """Key generation is slow (RSA); tests share one key per algorithm."""
+    return keys.generate_private_key(algorithm)
+
+
+def install_key(algorithm: str = "RS256", state: str = SigningKey.State.ACTIVE,
+                fresh: bool = False) -> SigningKey:
+    """Store a signing key in the given state (from the shared key unless ``fresh``)."""
+    private_key = keys.generate_private_key(algorithm) if fresh else _private_key(algorithm)
+    jwk = keys.public_jwk(private_key, algorithm)
+    key = SigningKey.objects.create(
+        kid=jwk["kid"], algorithm=algorithm, state=SigningKey.State.PENDING,
+        encrypted_private_key=keys.encrypt_private_key(private_key),
+        public_jwk_json=json.dumps(jwk),
+    )
+    if state == SigningKey.State.ACTIVE:
+        keys.promote(key)
+    return key
+
+
+@pytest.fixture(autouse=True)
+def _clear_key_cache() -> Any:
+    keys.clear_caches()
+    yield
+    keys.clear_caches()
+
+
+@pytest.fixture
+def signing_key(db: Any) -> SigningKey:
+    return install_key("RS256")
+
+
+@pytest.fixture
+def make_client(db: Any) -> Callable[..., tuple[Client, str]]:
+    """Create a client; returns ``(client, plaintext_secret)``."""
+
+    def make(
+        scope: str = "read write",
+        default_scope: str | None = "read",
+        **fields: Any,
+    ) -> tuple[Client, str]:
+        for name in scope.split():
+            Scope.objects.get_or_create(name=name)
+        fields.setdefault("name", "test client")
+        client = Client.objects.create(
+            allowed_scopes=scope,
+            default_scopes=scope if default_scope is None else default_scope,
+            **fields,
+        )
+        return client, client.add_secret()
+
+    return make
+
+
+@pytest.fixture
+def api_client(signing_key: SigningKey, make_client: Callable[..., tuple[Client, str]]
+               ) -> tuple[Client, str]:
+    """A client_secret_basic client with scopes ``read write`` (default ``read``)."""
+    return make_client()
+
+
+def basic(client_id: str, secret: str) -> str:
+    """An Authorization header value as RFC 6749 §2.3.1 says: form-encode, join, base64."""
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def post_token(
+    http: HttpClient,
+    body: str | dict[str, Any] | list[tuple[str, str]] | bytes = "",
+    *,
+    auth: tuple[str, str] | None = None,
+    authorization: str | None = None,
+    content_type: str = FORM,
+    secure: bool = True,
+    url: str = TOKEN_URL,
+    **extra: Any,
+) -> Any:
+    """POST a token request with a form body and optional Basic credentials."""
+    if isinstance(body, dict | list):
+        body = urlencode(body)
+    headers = dict(extra)
+    if auth is not None:
+        headers["HTTP_AUTHORIZATION"] = basic(*auth)
+    if authorization is not None:
+        headers["HTTP_AUTHORIZATION"] = authorization
+    return http.generic("POST", url, body, content_type=content_type, secure=secure, **headers)
+
+
+def jwks_keys(http: HttpClient) -> jwt.PyJWKSet:
+    return jwt.PyJWKSet.from_dict(http.get(JWKS_URL, secure=True).json())
+
+
+def verify(http: HttpClient, access_token: str, audience: str = AUDIENCE) -> dict[str, Any]:
+    """Verify an access token with PyJWT using only the served JWKS."""
+    header = jwt.get_unverified_header(access_token)
+    key = jwks_keys(http)[header["kid"]]
+    return jwt.decode(
+        access_token, key=key, algorithms=[key.algorithm_name], audience=audience,
+        issuer=ISSUER, options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
+    )

@@ -1,0 +1,35 @@
+# Two commands from a fresh clone: `make demo` and `make test` (python3 >= 3.11 and make only).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_PORT ?= 8000
+export DEMO_PORT
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "oauth_cc needs Python 3.11 or newer; set PYTHON=python3.x")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,demo]'
+	@touch $(STAMP)
+
+## Run the demo project on http://127.0.0.1:$(DEMO_PORT) with a signing key and a demo client.
+demo: $(STAMP)
+	$(BIN)/python -m demo_project.make_env
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo_setup
+	$(BIN)/python manage.py runserver 127.0.0.1:$(DEMO_PORT) --noreload
+
+## Run the whole test suite, then the linter.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+	$(BIN)/python -m ruff check .
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

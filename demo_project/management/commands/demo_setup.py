@@ -1,0 +1,76 @@
+"""``manage.py demo_setup``: make the demo usable; safe to run again and again."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from oauth_cc import clock, keys
+from oauth_cc.models import Client, Scope, SigningKey
+
+DEMO_CLIENT = "demo-client"
+SCOPES = {
+    "inventory:read": "Read inventory items",
+    "inventory:write": "Create and delete inventory items",
+}
+
+
+class Command(BaseCommand):
+    help = "Ensure a signing key, demo scopes and a demo client exist; print how to use them."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            for name, description in SCOPES.items():
+                Scope.objects.get_or_create(name=name, defaults={"description": description})
+            if not SigningKey.objects.filter(state=SigningKey.State.ACTIVE).exists():
+                for line in keys.rotate():
+                    self.stdout.write(f"signing key: {line}")
+            client, _ = Client.objects.get_or_create(
+                name=DEMO_CLIENT,
+                defaults={
+                    "allowed_scopes": " ".join(sorted(SCOPES)),
+                    "default_scopes": "inventory:read",
+                    "description": "Created by make demo",
+                },
+            )
+            # The old secret cannot be shown again (only its hash is kept): replace it.
+            client.secrets.filter(revoked_at__isnull=True).update(revoked_at=clock.now())
+            secret = client.add_secret(label="demo")
+            admin_password = self._ensure_admin()
+
+        base = f"http://127.0.0.1:{settings.PORT}"
+        self.stdout.write(self.style.SUCCESS("\noauth_cc demo is ready.\n"))
+        self.stdout.write(f"  client_id:     {client.client_id}")
+        self.stdout.write(f"  client_secret: {secret}   (new on every run; only its hash is kept)")
+        if admin_password:
+            self.stdout.write(f"  admin:         {base}/admin/  user 'admin', "
+                              f"password '{admin_password}'")
+        else:
+            self.stdout.write(f"  admin:         {base}/admin/  (user 'admin'; reset with "
+                              "'.venv/bin/python manage.py changepassword admin')")
+        self.stdout.write("\nGet a token:\n")
+        self.stdout.write(
+            f"  curl -s -u '{client.client_id}:{secret}' "
+            f"-d grant_type=client_credentials -d scope=inventory:read {base}/oauth/token\n"
+        )
+        self.stdout.write("Get one and verify it against the JWKS, as a resource server would:\n")
+        self.stdout.write(
+            f"  TOKEN=$(curl -s -u '{client.client_id}:{secret}' -d grant_type=client_credentials "
+            f"{base}/oauth/token | .venv/bin/python -c "
+            "'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
+            '  .venv/bin/python -m demo_project.verify_token "$TOKEN"\n'
+        )
+        self.stdout.write(f"JWKS: {base}/oauth/jwks\n")
+
+    def _ensure_admin(self) -> str | None:
+        user_model = get_user_model()
+        if user_model.objects.filter(username="admin").exists():
+            return None
+        password = secrets.token_urlsafe(12)
+        user_model.objects.create_superuser("admin", "admin@example.invalid", password)
+        return password

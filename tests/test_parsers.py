@@ -1,0 +1,68 @@
+"""Property-based tests for the Basic-credentials and scope parsers (CAUTH-02, SCOPE-01)."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import quote_plus
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from oauth_cc.client_auth import MalformedBasic, parse_basic_credentials
+from oauth_cc.errors import InvalidScope
+from oauth_cc.scopes import canonical, parse
+
+# Text without lone surrogates (which cannot be UTF-8 encoded, so no client could send them).
+text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
+NQCHAR = st.characters(codec="ascii").filter(lambda c: c == "!" or "#" <= c <= "~" and c != "\\")
+scope_token = st.text(NQCHAR, min_size=1, max_size=12)
+
+
+@given(client_id=text, secret=text)
+def test_basic_round_trip_CAUTH_02(client_id, secret):
+    """What a client encodes per RFC 6749 App. B decodes to the same id and secret."""
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    assert parse_basic_credentials(base64.b64encode(raw).decode()) == (client_id, secret)
+
+
+@given(st.text(max_size=200))
+def test_basic_parser_never_raises_anything_else_CAUTH_03(header):
+    try:
+        client_id, secret = parse_basic_credentials(header)
+    except MalformedBasic:
+        return
+    assert client_id and secret
+
+
+@given(st.binary(max_size=100))
+def test_basic_parser_on_arbitrary_octets_CAUTH_03(octets):
+    try:
+        parse_basic_credentials(base64.b64encode(octets).decode())
+    except MalformedBasic:
+        pass
+
+
+@given(st.lists(scope_token, min_size=1, max_size=8))
+def test_scope_round_trip_SCOPE_01_SCOPE_02(tokens):
+    assert parse(" ".join(tokens)) == frozenset(tokens)
+    assert parse(canonical(tokens)) == frozenset(tokens)
+
+
+@given(st.text(max_size=60))
+def test_scope_parser_accepts_only_the_grammar_SCOPE_01(value):
+    try:
+        result = parse(value)
+    except InvalidScope:
+        assert (value == "" or value != value.strip(" ") or "  " in value
+                or any(not ("!" <= c <= "~") or c in '"\\' for c in value.replace(" ", "")))
+        return
+    assert " ".join(value.split(" ")) == value
+    assert all(token and all("!" <= c <= "~" and c not in '"\\' for c in token)
+               for token in result)
+
+
+@pytest.mark.parametrize("value", ["", " ", "a  b", " a", "a ", 'a"', "a\\b", "é", "a\nb"])
+def test_scope_parser_rejects_SCOPE_01(value):
+    with pytest.raises(InvalidScope):
+        parse(value)

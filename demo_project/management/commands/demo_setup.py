@@ -43,7 +43,7 @@ class Command(BaseCommand):
             secret = client.add_secret(label="demo")
             admin_password = self._ensure_admin()
 
-        base = f"http://127.0.0.1:{settings.PORT}"
+        base = f"http://127.0.0.1:{getattr(settings, 'PORT', 8000)}"
         self.stdout.write(self.style.SUCCESS("\noauth_cc demo is ready.\n"))
         self.stdout.write(f"  client_id:     {client.client_id}")
         self.stdout.write(f"  client_secret: {secret}   (new on every run; only its hash is kept)")

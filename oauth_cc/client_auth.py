@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 
 from . import credentials
 from .errors import InvalidClient, InvalidRequest
@@ -59,6 +60,7 @@ class MalformedBasic(ValueError):
     """The Authorization header's Basic credentials cannot be decoded."""
 
 
+@sensitive_variables()
 def parse_basic_credentials(token68: str) -> tuple[str, str]:
     """Decode RFC 7617 Basic credentials as RFC 6749 §2.3.1 / Appendix B says (CAUTH-02).
 
@@ -82,6 +84,7 @@ def parse_basic_credentials(token68: str) -> tuple[str, str]:
     return client_id, secret
 
 
+@sensitive_variables()
 def _basic(request: HttpRequest, params: FormParameters) -> PresentedCredentials:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     _scheme, _, token68 = header.partition(" ")
@@ -97,6 +100,7 @@ def _basic(request: HttpRequest, params: FormParameters) -> PresentedCredentials
     return PresentedCredentials(TokenEndpointAuthMethod.CLIENT_SECRET_BASIC, client_id, secret)
 
 
+@sensitive_variables()
 def _post(request: HttpRequest, params: FormParameters) -> PresentedCredentials:
     client_id = params.get("client_id")
     secret = params.get("client_secret") or ""
@@ -158,6 +162,7 @@ def authenticate(request: HttpRequest, params: FormParameters) -> Client:
     return client
 
 
+@sensitive_variables()
 def _verify_secret(presented: PresentedCredentials) -> Client | None:
     """The active client whose usable secret matches, or None. One query, constant time."""
     client_id, secret = presented.client_id, presented.secret
@@ -168,6 +173,7 @@ def _verify_secret(presented: PresentedCredentials) -> Client | None:
         .filter(client__client_id=client_id, client__is_active=True)
         .select_related("client")
         .only("digest", "client")
+        .order_by()
     ) if client_id else []
     presented_digest = credentials.digest(secret)
     match = None

@@ -26,7 +26,7 @@ WORKDIR = Path(tempfile.mkdtemp(prefix="oauth_cc_bench_"))
 
 settings.configure(
     DEBUG=False,
-    SECRET_KEY="benchmark-only",
+    SECRET_KEY="benchmark-only",  # noqa: S106
     ALLOWED_HOSTS=["*"],
     USE_TZ=True,
     ROOT_URLCONF=__name__,

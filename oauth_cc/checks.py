@@ -21,11 +21,11 @@ MESSAGES: dict[str, tuple[type[CheckMessage], str, str]] = {
                       "'https://auth.example.com'."),
     "oauth_cc.E002": (Error, "OAUTH_CC['ISSUER'] must be an absolute URL without query or "
                       "fragment (RFC 8414 §2).",
-                      "Use a value like 'https://auth.example.com' or "
+                      "Set OAUTH_CC['ISSUER'] to a value like 'https://auth.example.com' or "
                       "'https://example.com/tenant'."),
     "oauth_cc.E003": (Error, "OAUTH_CC['ISSUER'] uses http while DEBUG is off.",
-                      "Use an https issuer; http is allowed only for local development "
-                      "with DEBUG = True."),
+                      "Set OAUTH_CC['ISSUER'] to an https URL; http is allowed only for local "
+                      "development with DEBUG = True."),
     "oauth_cc.E004": (Error, "OAUTH_CC['DEFAULT_AUDIENCE'] must be an absolute URI without "
                       "fragment.",
                       "Set OAUTH_CC['DEFAULT_AUDIENCE'] to the identifier of your API, e.g. "
@@ -33,20 +33,25 @@ MESSAGES: dict[str, tuple[type[CheckMessage], str, str]] = {
     "oauth_cc.E005": (Error, "OAUTH_CC['ACCESS_TOKEN_LIFETIME'] and "
                       "OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME'] must be positive whole seconds, "
                       "the first no larger than the second, and the second at most 86400.",
-                      "The defaults are 600 and 3600 (RFC 6750 §5.3 recommends at most "
-                      "an hour)."),
+                      "Set OAUTH_CC['ACCESS_TOKEN_LIFETIME'] and "
+                      "OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME'] to whole seconds; the defaults are "
+                      "600 and 3600 (RFC 6750 §5.3 recommends at most an hour)."),
     "oauth_cc.E006": (Error, "OAUTH_CC['SIGNING_ALGORITHM'] is not supported.",
-                      "Use one of 'RS256', 'PS256', 'ES256' or 'EdDSA'."),
+                      "Set OAUTH_CC['SIGNING_ALGORITHM'] to 'RS256', 'PS256', 'ES256' or "
+                      "'EdDSA'."),
     "oauth_cc.E007": (Error, "OAUTH_CC['KEY_ENCRYPTION_KEYS'] must be a non-empty list of "
                       "Fernet keys.",
-                      "Generate one with: python -c \"from cryptography.fernet import Fernet; "
-                      "print(Fernet.generate_key().decode())\" and keep it out of the "
+                      "Set OAUTH_CC['KEY_ENCRYPTION_KEYS'] to a list of keys made with: python -c "
+                      "\"from cryptography.fernet import Fernet; "
+                      "print(Fernet.generate_key().decode())\" and keep them out of the "
                       "repository (an environment variable)."),
     "oauth_cc.E008": (Error, "OAUTH_CC has a key oauth_cc does not know.",
-                      "Remove it or fix its spelling; docs/settings.md lists every setting."),
+                      "Remove that key from OAUTH_CC or fix its spelling; docs/settings.md lists "
+                      "every setting."),
     "oauth_cc.E009": (Error, "OAUTH_CC must be a dict.", "Set OAUTH_CC = {...}."),
     "oauth_cc.W001": (Warning, "OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME'] is over one hour.",
-                      "RFC 6750 §5.3 recommends access tokens that live an hour at most."),
+                      "Lower OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME'] to 3600 or less: RFC 6750 "
+                      "§5.3 recommends access tokens that live an hour at most."),
 }
 
 

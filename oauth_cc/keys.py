@@ -58,10 +58,8 @@ class SigningMaterial:
 
 def _build_fernet() -> MultiFernet:
     keys = oauth_cc_settings.KEY_ENCRYPTION_KEYS
-    if isinstance(keys, str | bytes):
-        keys = [keys]
-    if not keys:
-        raise KeyConfigurationError("OAUTH_CC['KEY_ENCRYPTION_KEYS'] is empty")
+    if not isinstance(keys, list | tuple) or not keys:
+        raise KeyConfigurationError("OAUTH_CC['KEY_ENCRYPTION_KEYS'] must be a non-empty list")
     try:
         return MultiFernet([Fernet(key) for key in keys])
     except (ValueError, TypeError) as exc:
@@ -202,6 +200,7 @@ def prune() -> list[str]:
     return kids
 
 
+@transaction.atomic
 def rotate(*, immediate: bool = False, algorithm: str | None = None) -> list[str]:
     """One step of a zero-downtime rotation. Returns what was done, for the operator.
 
@@ -213,6 +212,13 @@ def rotate(*, immediate: bool = False, algorithm: str | None = None) -> list[str
     Each call also prunes retired keys that are past ``publish_until``.
     """
     done = [f"removed {kid}" for kid in prune()]
+    if immediate:
+        # A key prepared before an emergency rotation may be as compromised as the active
+        # one; it never signed anything, so it can go at once.
+        stale = SigningKey.objects.filter(state=SigningKey.State.PENDING)
+        kids = list(stale.values_list("kid", flat=True))
+        stale.update(state=SigningKey.State.REMOVED, encrypted_private_key=b"")
+        done.extend(f"removed pending {kid}" for kid in kids)
     has_active = SigningKey.objects.filter(state=SigningKey.State.ACTIVE).exists()
     pending = SigningKey.objects.filter(state=SigningKey.State.PENDING).order_by("-created_at")
     if immediate or not has_active:
@@ -228,11 +234,17 @@ def rotate(*, immediate: bool = False, algorithm: str | None = None) -> list[str
     return done
 
 
+@transaction.atomic
 def reencrypt() -> int:
-    """Re-encrypt every stored private key with the first key-encryption key."""
+    """Re-encrypt every stored private key with the first key-encryption key (all or none)."""
     count = 0
     for key in SigningKey.objects.exclude(state=SigningKey.State.REMOVED):
-        key.encrypted_private_key = fernet().rotate(bytes(key.encrypted_private_key))
+        try:
+            key.encrypted_private_key = fernet().rotate(bytes(key.encrypted_private_key))
+        except InvalidToken:
+            raise KeyConfigurationError(
+                f"no key in OAUTH_CC['KEY_ENCRYPTION_KEYS'] decrypts signing key {key.kid}"
+            ) from None
         key.save(update_fields=["encrypted_private_key"])
         count += 1
     return count

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
 from . import clock, credentials, scopes
@@ -66,6 +68,18 @@ class Scope(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+@receiver(post_delete, sender=Scope, dispatch_uid="oauth_cc_scope_deleted")
+def _forget_deleted_scope(sender: type[Scope], instance: Scope, **kwargs: Any) -> None:
+    """A deleted scope is no longer granted: drop it from every client that lists it."""
+    for client in Client.objects.filter(allowed_scopes__contains=instance.name):
+        allowed = client.allowed_scope_set - {instance.name}
+        default = client.default_scope_set - {instance.name}
+        if allowed != client.allowed_scope_set or default != client.default_scope_set:
+            client.allowed_scopes = scopes.canonical(allowed)
+            client.default_scopes = scopes.canonical(default)
+            client.save(update_fields=["allowed_scopes", "default_scopes", "updated_at"])
 
 
 class Client(models.Model):

@@ -50,7 +50,11 @@ def lifetime_for(client: Client) -> int:
 
 def issue(client: Client, scopes: frozenset[str], audience: str | list[str]) -> IssuedToken:
     """Sign an access token for ``client`` (RFC 9068 §2; JWT-01..04, JWT-06)."""
-    key = keys.active()
+    try:
+        key = keys.active()
+    except keys.KeyConfigurationError as exc:
+        logger.error("cannot load the signing key: %s", exc)
+        raise TemporarilyUnavailable("The server cannot issue tokens right now.") from None
     if key is None:
         logger.error("no active signing key: run 'manage.py rotatekeys'")
         raise TemporarilyUnavailable("The server cannot issue tokens right now.")

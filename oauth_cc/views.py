@@ -71,6 +71,7 @@ def token(request: HttpRequest) -> HttpResponse:
     return JsonResponse(body, headers=NO_STORE_HEADERS)
 
 
+@csrf_exempt
 def jwks(request: HttpRequest) -> HttpResponse:
     """The JWK Set of every published signing key (JWKS-01..07)."""
     if request.method not in ("GET", "HEAD"):

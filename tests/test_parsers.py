@@ -15,7 +15,7 @@ from oauth_cc.scopes import canonical, parse
 
 # Text without lone surrogates (which cannot be UTF-8 encoded, so no client could send them).
 text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
-NQCHAR = st.characters(codec="ascii").filter(lambda c: c == "!" or "#" <= c <= "~" and c != "\\")
+NQCHAR = st.characters(codec="ascii").filter(lambda c: c == "!" or ("#" <= c <= "~" and c != "\\"))
 scope_token = st.text(NQCHAR, min_size=1, max_size=12)
 
 

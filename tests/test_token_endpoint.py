@@ -440,7 +440,7 @@ def test_registered_method_is_enforced_CAUTH_07(client, make_client, signing_key
 
 
 def test_failures_never_use_invalid_grant_TOK_11(client, api_client):
-    c, secret = api_client
+    c, _ = api_client
     for response in (post_token(client, GRANT, auth=(c.client_id, "wrong")),
                      post_token(client, GRANT)):
         assert response.json()["error"] == "invalid_client"
@@ -588,3 +588,14 @@ def test_no_active_key_is_a_clean_503(client, make_client):
     c, secret = make_client()
     response = post_token(client, GRANT, auth=(c.client_id, secret))
     assert_error(response, "temporarily_unavailable", status=503)
+
+
+def test_deleted_scope_is_no_longer_granted_SCOPE_05(client, api_client):
+    from oauth_cc.models import Scope
+
+    c, secret = api_client
+    Scope.objects.filter(name="write").delete()
+    c.refresh_from_db()
+    assert c.allowed_scopes == "read"
+    response = post_token(client, {**GRANT, "scope": "write"}, auth=(c.client_id, secret))
+    assert_error(response, "invalid_scope")

@@ -123,6 +123,7 @@ METHODS: dict[str, Callable[[HttpRequest, FormParameters], PresentedCredentials]
 }
 
 
+@sensitive_variables()
 def _methods_used(request: HttpRequest, params: FormParameters) -> list[str]:
     used = []
     header = request.META.get("HTTP_AUTHORIZATION")
@@ -139,6 +140,7 @@ def _methods_used(request: HttpRequest, params: FormParameters) -> list[str]:
     return used
 
 
+@sensitive_variables()
 def authenticate(request: HttpRequest, params: FormParameters) -> Client:
     """Authenticate the client of a token request and return it (CAUTH-01..05, 07)."""
     used = _methods_used(request, params)
@@ -148,6 +150,9 @@ def authenticate(request: HttpRequest, params: FormParameters) -> Client:
     if len(used) > 1:
         _report(request, None, "more than one authentication method")
         if "client_assertion" in used:  # X-01
+            if TokenEndpointAuthMethod.CLIENT_SECRET_BASIC in used:  # X-07: header used
+                raise InvalidClient.with_basic_challenge(
+                    "Use exactly one client authentication method.")
             raise InvalidClient("Use exactly one client authentication method.")
         raise InvalidRequest("Use exactly one client authentication method.")
     presented = METHODS[used[0]](request, params)
@@ -165,9 +170,9 @@ def authenticate(request: HttpRequest, params: FormParameters) -> Client:
 @sensitive_variables()
 def _verify_secret(presented: PresentedCredentials) -> Client | None:
     """The active client whose usable secret matches, or None. One query, constant time."""
-    client_id, secret = presented.client_id, presented.secret
-    if len(client_id) > MAX_CLIENT_ID_LENGTH or len(secret) > MAX_SECRET_LENGTH:
-        client_id, secret = "", ""
+    client_id, secret = _searchable(presented.client_id), presented.secret
+    if len(secret) > MAX_SECRET_LENGTH:
+        client_id = ""
     rows = list(
         ClientSecret.objects.usable()
         .filter(client__client_id=client_id, client__is_active=True)
@@ -184,12 +189,21 @@ def _verify_secret(presented: PresentedCredentials) -> Client | None:
     return match
 
 
+def _searchable(client_id: str) -> str:
+    """The id to look up, or "" for one no client can have (too long, control characters;
+    PostgreSQL would refuse a NUL)."""
+    if len(client_id) > MAX_CLIENT_ID_LENGTH or not client_id.isprintable():
+        return ""
+    return client_id
+
+
+@sensitive_variables()
 def _report(request: HttpRequest, client_id: str | None, reason: str,
             presented_client_id: str | None = None) -> None:
     """Log and signal an authentication failure without any credential material."""
     if presented_client_id is not None:
-        known = Client.objects.filter(client_id=presented_client_id).exists()
-        if known:
+        searchable = _searchable(presented_client_id)
+        if searchable and Client.objects.filter(client_id=searchable).exists():
             client_id = presented_client_id
     if client_id is not None:
         logger.info("client authentication failed: %s (client_id=%s)", reason, client_id)
@@ -200,6 +214,10 @@ def _report(request: HttpRequest, client_id: str | None, reason: str,
                     reason, fingerprint)
     else:
         logger.info("client authentication failed: %s", reason)
-    client_authentication_failed.send(
+    # send_robust: a failing receiver must not turn an authentication failure into a 500.
+    for receiver, result in client_authentication_failed.send_robust(
         sender=authenticate, request=request, client_id=client_id, reason=reason
-    )
+    ):
+        if isinstance(result, Exception):
+            logger.error("client_authentication_failed receiver %r raised %s",
+                         receiver, type(result).__name__)

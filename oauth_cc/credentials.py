@@ -13,7 +13,6 @@ The alphabet is RFC 3986 "unreserved", so the form-urlencoded id and secret equa
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import string
 
@@ -49,11 +48,6 @@ def hint(secret: str) -> str:
     if secret.startswith(prefix):
         return secret[: len(prefix) + HINT_LENGTH] + "…"
     return "…"
-
-
-def matches(secret: str, stored_digest: str) -> bool:
-    """Constant-time comparison of a presented secret with a stored digest."""
-    return hmac.compare_digest(digest(secret), stored_digest)
 
 
 #: Compared against when the client is unknown, so that an unknown client costs the same

@@ -30,7 +30,8 @@ TOKEN_PARAMETERS = frozenset({
     "client_assertion", "client_assertion_type",
 })
 #: Never accepted in the request URI (CAUTH-04).
-CREDENTIAL_PARAMETERS = ("client_secret", "client_assertion", "client_assertion_type")
+CREDENTIAL_PARAMETERS = ("client_id", "client_secret", "client_assertion",
+                         "client_assertion_type")
 
 
 @csrf_exempt
@@ -45,6 +46,8 @@ def token(request: HttpRequest) -> HttpResponse:
         if any(name in request.GET for name in CREDENTIAL_PARAMETERS):
             raise InvalidRequest("Credentials must not be sent in the request URI.")
         params = parse_form(request, known=TOKEN_PARAMETERS, repeatable=frozenset({"resource"}))
+        # The grant type is checked before the client is authenticated: it reveals nothing
+        # about any client, and spares a database query for requests we cannot serve.
         grant_type = params.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("The grant_type parameter is required.")
@@ -60,7 +63,11 @@ def token(request: HttpRequest) -> HttpResponse:
         issued = tokens.issue(client, granted, audience)
     except OAuthError as error:
         return error.to_response()
-    token_issued.send(sender=token, request=request, client=client, claims=issued.claims)
+    for receiver, result in token_issued.send_robust(
+        sender=token, request=request, client=client, claims=issued.claims
+    ):
+        if isinstance(result, Exception):
+            logger.error("token_issued receiver %r raised %s", receiver, type(result).__name__)
     logger.debug("issued token jti=%s to client_id=%s", issued.claims["jti"], client.client_id)
     body = {
         "access_token": issued.access_token,

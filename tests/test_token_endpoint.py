@@ -112,6 +112,9 @@ def test_only_post_TOK_01_GEN_09(client, api_client, method):
     response = client.generic(method, TOKEN_URL, secure=True)
     assert response.status_code == 405
     assert response["Allow"] == "POST"
+    assert response["Cache-Control"] == "no-store"
+    if method != "HEAD":
+        assert response.json()["error"] == "invalid_request"
 
 
 def test_plain_http_never_yields_a_token_GEN_01(client, api_client):
@@ -175,14 +178,14 @@ def test_plus_and_percent_decoding_GEN_04(client, make_client, signing_key):
     assert response.json()["scope"] == "a:b c+d"
 
 
-def test_huge_body_refused_with_json(client, api_client):
+def test_huge_body_refused_with_json_GEN_04(client, api_client):
     c, secret = api_client
     body = "grant_type=client_credentials&pad=" + "x" * 100_000
     response = post_token(client, body, auth=(c.client_id, secret))
     assert_error(response, "invalid_request", status=413)
 
 
-def test_too_many_fields_refused(client, api_client):
+def test_too_many_fields_refused_GEN_04(client, api_client):
     c, secret = api_client
     body = "grant_type=client_credentials&" + "&".join(f"f{i}=1" for i in range(200))
     assert_error(post_token(client, body, auth=(c.client_id, secret)), "invalid_request")
@@ -234,6 +237,8 @@ def test_unknown_parameters_ignored_TOK_04(client, api_client):
     "grant_type=client_credentials&grant_type=client_credentials",
     "grant_type=client_credentials&scope=read&scope=write",
     "grant_type=client_credentials&scope=&scope=read",
+    "grant_type=client_credentials&client_id=a&client_id=b",
+    "grant_type=client_credentials&client_secret=s1&client_secret=s2",
 ])
 def test_repeated_parameter_refused_TOK_05(client, api_client, body):
     c, secret = api_client
@@ -372,7 +377,7 @@ def test_client_secret_post_failure_is_400_X_07(client, make_client, signing_key
     assert_error(response, "invalid_client", status=400)
 
 
-@pytest.mark.parametrize("name", ["client_secret", "client_assertion"])
+@pytest.mark.parametrize("name", ["client_id", "client_secret", "client_assertion"])
 def test_credentials_in_uri_refused_CAUTH_04(client, make_client, signing_key, name):
     c, secret = make_client(
         token_endpoint_auth_method=TokenEndpointAuthMethod.CLIENT_SECRET_POST)
@@ -395,7 +400,7 @@ def test_basic_plus_assertion_is_invalid_client_CAUTH_05_X_01(client, api_client
             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             "client_assertion": "a.b.c"}
     response = post_token(client, body, auth=(c.client_id, secret))
-    assert response.json()["error"] == "invalid_client"
+    assert_error(response, "invalid_client", status=401)  # X-07: the header was used
 
 
 def test_body_secret_plus_assertion_is_invalid_client_CAUTH_05_X_01(client, api_client):
@@ -406,7 +411,7 @@ def test_body_secret_plus_assertion_is_invalid_client_CAUTH_05_X_01(client, api_
     assert_error(post_token(client, body), "invalid_client")
 
 
-def test_assertion_alone_is_refused_CAUTH_07(client, api_client):
+def test_assertion_alone_is_refused_TOK_11_X_07(client, api_client):
     body = {**GRANT, "client_assertion_type":
             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             "client_assertion": "a.b.c"}
@@ -569,7 +574,7 @@ def test_signals_and_sensitive_parameters(client, api_client):
     assert failed == [(c.client_id, "unknown client or wrong secret")]
 
 
-def test_no_secret_or_token_in_logs_BEARER_10(client, api_client, caplog):
+def test_no_secret_or_token_in_logs_GEN_05(client, api_client, caplog):
     c, secret = api_client
     caplog.set_level(logging.DEBUG)
     header = basic(c.client_id, secret)
@@ -599,3 +604,72 @@ def test_deleted_scope_is_no_longer_granted_SCOPE_05(client, api_client):
     assert c.allowed_scopes == "read"
     response = post_token(client, {**GRANT, "scope": "write"}, auth=(c.client_id, secret))
     assert_error(response, "invalid_scope")
+
+
+def test_unknown_client_and_wrong_secret_cost_the_same_queries_CAUTH_07(
+        client, api_client, django_assert_num_queries):
+    c, secret = api_client
+    post_token(client, GRANT, auth=(c.client_id, secret))  # warm the key cache
+    with django_assert_num_queries(2):
+        post_token(client, GRANT, auth=(c.client_id, "wrong"))
+    with django_assert_num_queries(2):
+        post_token(client, GRANT, auth=("unknown-client", "wrong"))
+
+
+@pytest.mark.parametrize("client_id", ["nul\x00id", "x" * 5000, "tab\tid"])
+def test_unsearchable_client_ids_are_plain_failures_CAUTH_03(client, api_client, client_id):
+    assert_error(post_token(client, GRANT, auth=(client_id, "secret")),
+                 "invalid_client", status=401)
+
+
+def test_failing_signal_receiver_changes_nothing(client, api_client):
+    """A broken receiver neither breaks the endpoint nor reaches the client."""
+    c, secret = api_client
+
+    def broken(**kwargs):
+        raise RuntimeError("receiver bug")
+
+    client_authentication_failed.connect(broken)
+    token_issued.connect(broken)
+    try:
+        assert_error(post_token(client, GRANT, auth=(c.client_id, "wrong")),
+                     "invalid_client", status=401)
+        assert post_token(client, GRANT, auth=(c.client_id, secret)).status_code == 200
+    finally:
+        client_authentication_failed.disconnect(broken)
+        token_issued.disconnect(broken)
+
+
+@pytest.mark.parametrize("authorization", ["Bearer SUPERSECRETTOKEN", "basic-with-secret"])
+def test_error_report_hides_credentials(rf, api_client, monkeypatch, authorization):
+    """A failure inside client authentication: Django's error report of it shows no
+    credential in any oauth_cc frame (fault injected into the failure signal)."""
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    from oauth_cc import client_auth, views
+
+    c, secret = api_client
+    if authorization == "basic-with-secret":
+        authorization = basic(c.client_id, secret + "-wrong")
+
+    def broken(**kwargs):
+        raise RuntimeError("receiver bug")
+
+    monkeypatch.setattr(client_auth.client_authentication_failed, "send_robust", broken)
+    request = rf.post(TOKEN_URL, "grant_type=client_credentials", secure=True,
+                      content_type="application/x-www-form-urlencoded",
+                      HTTP_AUTHORIZATION=authorization)
+    with pytest.raises(RuntimeError):
+        try:
+            views.token(request)
+        except RuntimeError:
+            frames = ExceptionReporter(request, *sys.exc_info()).get_traceback_frames()
+            raise
+    ours = [str(f["vars"]) for f in frames if "/oauth_cc/" in f["filename"]]
+    assert len(ours) >= 2
+    for text in ours:
+        assert "SUPERSECRETTOKEN" not in text
+        assert secret not in text
+        assert authorization.split()[1] not in text

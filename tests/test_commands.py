@@ -69,6 +69,7 @@ def test_createclient_prints_client_id_and_secret_once(client, signing_key):
 def test_createclient_json_credentials_authenticate_at_the_token_endpoint_CAUTH_02(
     client, signing_key
 ):
+    # CAUTH-02
     created = create_json("svc", "--scope", "read write", "--default-scope", "read")
     assert set(created) >= {"client_id", "client_secret"}
     assert created["token_endpoint_auth_method"] == "client_secret_basic"
@@ -98,6 +99,7 @@ def test_createclient_registers_its_scopes(db):
     "scope", ['read "quoted"', "back\\slash", "caf\u00e9"]
 )
 def test_createclient_refuses_invalid_scope_syntax_SCOPE_01(db, scope):
+    # SCOPE-01
     with pytest.raises(CommandError):
         run("createclient", "svc", "--scope", scope)
     assert not Client.objects.exists()
@@ -114,6 +116,7 @@ def test_createclient_refuses_default_scope_outside_the_allowed_ones(db):
 def test_createclient_client_secret_post_uses_body_credentials_CAUTH_04_CAUTH_07(
     client, signing_key
 ):
+    # CAUTH-04, CAUTH-07
     created = create_json("svc", "--scope", "read", "--auth-method", "client_secret_post")
     assert created["token_endpoint_auth_method"] == "client_secret_post"
     body = {**GRANT, "client_id": created["client_id"], "client_secret": created["client_secret"]}
@@ -138,6 +141,7 @@ def test_createclient_refuses_an_unknown_auth_method(db):
 def test_createclient_lifetime_is_capped_by_max_lifetime_TOK_10(
     client, signing_key, lifetime, expected
 ):
+    # TOK-10
     created = create_json("svc", "--scope", "read", "--lifetime", lifetime)
     response = post_token(client, GRANT, auth=(created["client_id"], created["client_secret"]))
     assert response.status_code == 200
@@ -154,6 +158,7 @@ def test_createclient_refuses_a_lifetime_below_one_second(db, lifetime):
 
 
 def test_createclient_stores_only_the_sha256_digest_GEN_07(db):
+    # GEN-07
     created = create_json("svc", "--scope", "read")
     secret = created["client_secret"]
     stored = ClientSecret.objects.get(client__client_id=created["client_id"])
@@ -165,6 +170,7 @@ def test_createclient_stores_only_the_sha256_digest_GEN_07(db):
 
 
 def test_createclient_secret_has_at_least_160_random_bits_GEN_06(db):
+    # GEN-06
     secret = create_json("svc")["client_secret"]
     body = secret.removeprefix("occs_")
     assert re.fullmatch(r"[A-Za-z0-9]+", body)
@@ -207,6 +213,7 @@ def test_listclients_without_clients(db):
 # --- rotatekeys -------------------------------------------------------------------------------
 
 def test_rotatekeys_steps_bootstrap_pending_promote_JWKS_07(client, es256_settings):
+    # JWKS-07
     output = run("rotatekeys")
     first = SigningKey.objects.get()
     assert first.state == SigningKey.State.ACTIVE
@@ -232,6 +239,7 @@ def test_rotatekeys_steps_bootstrap_pending_promote_JWKS_07(client, es256_settin
 
 
 def test_rotatekeys_bootstrap_key_signs_tokens_JWT_01(client, es256_settings, make_client):
+    # JWT-01
     run("rotatekeys")
     oauth_client, secret = make_client()
     response = post_token(client, GRANT, auth=(oauth_client.client_id, secret))
@@ -284,6 +292,7 @@ def test_rotatekeys_now_discards_a_prepared_pending_key(client, es256_settings):
 
 
 def test_rotatekeys_algorithm_option_overrides_the_setting_JWKS_03(client, settings, db):
+    # JWKS-03
     settings.OAUTH_CC = {**settings.OAUTH_CC, "SIGNING_ALGORITHM": "EdDSA"}
     run("rotatekeys", "--algorithm", "ES256")
     key = SigningKey.objects.get()
@@ -296,6 +305,7 @@ def test_rotatekeys_algorithm_option_overrides_the_setting_JWKS_03(client, setti
 
 @pytest.mark.parametrize("algorithm", ["HS256", "none", "RS512"])
 def test_rotatekeys_refuses_unsupported_algorithms_JWT_01(db, algorithm):
+    # JWT-01
     with pytest.raises(CommandError):
         run("rotatekeys", "--algorithm", algorithm)
     assert not SigningKey.objects.exists()

@@ -41,6 +41,7 @@ def _token_request(url: str, client_id: str, secret: str) -> urllib.request.Requ
 
 def test_live_server_token_verifies_with_jwks_only_JWT_01_JWKS_04(live_server, settings,
                                                                    api_client):
+    # JWT-01, JWKS-04
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     client, secret = api_client
     request = _token_request(f"{live_server.url}/oauth/token", client.client_id, secret)
@@ -58,6 +59,7 @@ def test_live_server_token_verifies_with_jwks_only_JWT_01_JWKS_04(live_server, s
 
 def test_live_server_wrong_secret_gets_basic_challenge_CAUTH_03(live_server, settings,
                                                                 api_client):
+    # CAUTH-03
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     client, _ = api_client
     request = _token_request(f"{live_server.url}/oauth/token", client.client_id, "wrong")

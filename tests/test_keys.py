@@ -116,6 +116,7 @@ def published(db: Any) -> dict[str, SigningKey]:
 # --- the JWK Set document ---------------------------------------------------------------------
 
 def test_jwks_is_a_json_object_with_a_keys_array_JWKS_01(client, published):
+    # JWKS-01
     response = client.get(JWKS_URL, secure=True)
     assert response.status_code == 200
     assert response["Content-Type"] in ("application/json", "application/jwk-set+json")
@@ -127,10 +128,12 @@ def test_jwks_is_a_json_object_with_a_keys_array_JWKS_01(client, published):
 
 
 def test_jwks_without_keys_is_an_empty_keys_array_JWKS_01(client, db):
+    # JWKS-01
     assert get_jwks(client) == {"keys": []}
 
 
 def test_jwks_has_only_public_members_JWKS_02(client, published):
+    # JWKS-02
     for jwk in get_jwks(client)["keys"]:
         assert jwk["kty"] in ("RSA", "EC", "OKP")
         assert not PRIVATE_MEMBERS & set(jwk), jwk
@@ -138,6 +141,7 @@ def test_jwks_has_only_public_members_JWKS_02(client, published):
 
 
 def test_jwks_rsa_keys_have_n_and_e_as_minimal_base64urluint_JWKS_03(client, published):
+    # JWKS-03
     rsa_keys = [jwk for jwk in get_jwks(client)["keys"] if jwk["kty"] == "RSA"]
     assert {jwk["alg"] for jwk in rsa_keys} == {"RS256", "PS256"}
     for jwk in rsa_keys:
@@ -150,6 +154,7 @@ def test_jwks_rsa_keys_have_n_and_e_as_minimal_base64urluint_JWKS_03(client, pub
 def test_jwks_ec_p256_coordinates_have_full_length_JWKS_03(client, db):
     # A coordinate below 2**248 would lose its leading zero octet under a minimal encoding;
     # generate keys until one has such a coordinate (about one key in 128 does).
+    # JWKS-03
     for _ in range(10_000):
         private_key = ec.generate_private_key(ec.SECP256R1())
         numbers = private_key.public_key().public_numbers()
@@ -167,6 +172,7 @@ def test_jwks_ec_p256_coordinates_have_full_length_JWKS_03(client, db):
 
 
 def test_jwks_okp_key_is_ed25519_JWKS_03(client, published):
+    # JWKS-03
     (jwk,) = [jwk for jwk in get_jwks(client)["keys"] if jwk["kty"] == "OKP"]
     assert jwk["crv"] == "Ed25519"
     assert jwk["alg"] == "EdDSA"
@@ -175,6 +181,7 @@ def test_jwks_okp_key_is_ed25519_JWKS_03(client, published):
 
 
 def test_jwks_keys_carry_use_sig_alg_and_distinct_kids_JWKS_04_JWKS_05(client, published):
+    # JWKS-04, JWKS-05
     served = get_jwks(client)["keys"]
     assert {jwk["alg"] for jwk in served} == set(ALGORITHMS)
     for jwk in served:
@@ -196,11 +203,13 @@ def rfc7638(jwk: dict[str, Any]) -> str:
 
 
 def test_jwks_kid_is_the_rfc7638_thumbprint_THUMB_01_THUMB_02(client, published):
+    # THUMB-01, THUMB-02
     for jwk in get_jwks(client)["keys"]:
         assert jwk["kid"] == rfc7638(jwk) == keys.thumbprint(jwk)
 
 
 def test_thumbprint_matches_rfc7638_rsa_vector_THUMB_04_THUMB_03():
+    # THUMB-04, THUMB-03
     assert rfc7638(RFC7638_RSA_JWK) == RFC7638_RSA_THUMBPRINT  # the vector itself
     # ``alg`` and ``kid`` are in the input and must not change the result.
     assert keys.thumbprint(RFC7638_RSA_JWK) == RFC7638_RSA_THUMBPRINT
@@ -210,6 +219,7 @@ def test_thumbprint_matches_rfc7638_rsa_vector_THUMB_04_THUMB_03():
 
 def test_thumbprint_matches_rfc8037_ed25519_vector_THUMB_04_THUMB_03():
     # The private member ``d`` is ignored: a private key's thumbprint is its public key's.
+    # THUMB-04, THUMB-03
     assert keys.thumbprint(RFC8037_ED25519_JWK) == RFC8037_ED25519_THUMBPRINT
     public = {k: v for k, v in RFC8037_ED25519_JWK.items() if k != "d"}
     assert keys.thumbprint(public) == RFC8037_ED25519_THUMBPRINT
@@ -217,6 +227,7 @@ def test_thumbprint_matches_rfc8037_ed25519_vector_THUMB_04_THUMB_03():
 
 
 def test_public_jwk_of_rfc8037_key_has_the_rfc_thumbprint_as_kid_THUMB_04():
+    # THUMB-04
     private_key = ed25519.Ed25519PrivateKey.from_private_bytes(
         b64url_decode(RFC8037_ED25519_JWK["d"])
     )
@@ -229,6 +240,7 @@ def test_public_jwk_of_rfc8037_key_has_the_rfc_thumbprint_as_kid_THUMB_04():
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
 def test_jwks_refuses_other_methods_with_405_and_allow_GEN_09(client, db, method):
+    # GEN-09
     response = getattr(client, method)(JWKS_URL, secure=True)
     assert response.status_code == 405
     allowed = {name.strip() for name in response["Allow"].split(",")}
@@ -237,6 +249,7 @@ def test_jwks_refuses_other_methods_with_405_and_allow_GEN_09(client, db, method
 
 
 def test_jwks_post_gets_405_even_with_csrf_checks_enforced_GEN_09(db):
+    # GEN-09
     http = HttpClient(enforce_csrf_checks=True)
     response = http.post(JWKS_URL, secure=True)
     assert response.status_code == 405
@@ -244,6 +257,7 @@ def test_jwks_post_gets_405_even_with_csrf_checks_enforced_GEN_09(db):
 
 
 def test_jwks_head_is_allowed_JWKS_01(client, published):
+    # JWKS-01
     response = client.head(JWKS_URL, secure=True)
     assert response.status_code == 200
     assert response.content == b""
@@ -262,6 +276,7 @@ def test_jwks_is_publicly_cacheable_with_max_age(client, published):
 def test_token_verifies_with_served_jwks_for_each_algorithm_JWT_01_JWT_02_JWKS_04(
     client, make_client, algorithm
 ):
+    # JWT-01, JWT-02, JWKS-04
     key = install_key(algorithm)
     oauth_client, secret = make_client()
     access_token = request_token(client, oauth_client.client_id, secret)
@@ -280,6 +295,7 @@ def test_token_verifies_with_served_jwks_for_each_algorithm_JWT_01_JWT_02_JWKS_0
 def test_signing_algorithm_setting_selects_the_algorithm_of_new_keys_JWT_01(
     client, make_client, settings, algorithm
 ):
+    # JWT-01
     with_oauth_settings(settings, SIGNING_ALGORITHM=algorithm)
     keys.rotate()  # bootstrap: a fresh key of the configured algorithm
     oauth_client, secret = make_client()
@@ -290,6 +306,7 @@ def test_signing_algorithm_setting_selects_the_algorithm_of_new_keys_JWT_01(
 
 def test_token_signed_by_an_unpublished_key_does_not_verify_JWKS_04(client, make_client):
     # The check that verify() relies on the JWKS only: a token whose kid is not served fails.
+    # JWKS-04
     key = install_key("ES256")
     oauth_client, secret = make_client()
     access_token = request_token(client, oauth_client.client_id, secret)
@@ -303,6 +320,7 @@ def test_token_signed_by_an_unpublished_key_does_not_verify_JWKS_04(client, make
 # --- rotation without downtime (JWKS-07) ------------------------------------------------------
 
 def test_rotation_keeps_old_tokens_verifiable_JWKS_07(client, make_client, monkeypatch, settings):
+    # JWKS-07
     start = float(int(time.time())) - 300  # so that the promotion below happens "now"
     now = [start]
     monkeypatch.setattr(clock, "source", lambda: now[0])
@@ -351,6 +369,7 @@ def test_rotation_keeps_old_tokens_verifiable_JWKS_07(client, make_client, monke
 
 
 def test_immediate_rotation_signs_with_the_new_key_at_once_JWKS_07(client, make_client):
+    # JWKS-07
     old = install_key("EdDSA")
     oauth_client, secret = make_client()
     before = request_token(client, oauth_client.client_id, secret)
@@ -366,6 +385,7 @@ def test_immediate_rotation_signs_with_the_new_key_at_once_JWKS_07(client, make_
 
 @pytest.mark.parametrize("algorithm", ["ES256", "EdDSA"])
 def test_private_key_is_encrypted_at_rest_GEN_07(db, algorithm):
+    # GEN-07
     created = keys.create_key(algorithm)
     blob = bytes(SigningKey.objects.get(pk=created.pk).encrypted_private_key)
 
@@ -407,6 +427,7 @@ def test_wrong_key_encryption_key_cannot_decrypt_the_stored_key(db, settings):
 
 
 def test_key_encryption_key_rotation_with_reencrypt_GEN_07(client, make_client, settings):
+    # GEN-07
     key = install_key("ES256")
     oauth_client, secret = make_client()
     new_kek = Fernet.generate_key().decode()
@@ -433,6 +454,7 @@ def test_key_encryption_key_rotation_with_reencrypt_GEN_07(client, make_client, 
 def test_no_active_key_gives_503_temporarily_unavailable_GEN_02_GEN_03(
     client, make_client, state
 ):
+    # GEN-02, GEN-03
     if state is not None:
         key = install_key("ES256", state=SigningKey.State.PENDING)
         if state == SigningKey.State.RETIRED:

@@ -21,6 +21,7 @@ scope_token = st.text(NQCHAR, min_size=1, max_size=12)
 
 @given(client_id=text, secret=text)
 def test_basic_round_trip_CAUTH_02(client_id, secret):
+    # CAUTH-02
     """What a client encodes per RFC 6749 App. B decodes to the same id and secret."""
     raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
     assert parse_basic_credentials(base64.b64encode(raw).decode()) == (client_id, secret)
@@ -28,6 +29,7 @@ def test_basic_round_trip_CAUTH_02(client_id, secret):
 
 @given(st.text(max_size=200))
 def test_basic_parser_never_raises_anything_else_CAUTH_03(header):
+    # CAUTH-03
     try:
         client_id, secret = parse_basic_credentials(header)
     except MalformedBasic:
@@ -37,6 +39,7 @@ def test_basic_parser_never_raises_anything_else_CAUTH_03(header):
 
 @given(st.binary(max_size=100))
 def test_basic_parser_on_arbitrary_octets_CAUTH_03(octets):
+    # CAUTH-03
     try:
         parse_basic_credentials(base64.b64encode(octets).decode())
     except MalformedBasic:
@@ -45,12 +48,14 @@ def test_basic_parser_on_arbitrary_octets_CAUTH_03(octets):
 
 @given(st.lists(scope_token, min_size=1, max_size=8))
 def test_scope_round_trip_SCOPE_01_SCOPE_02(tokens):
+    # SCOPE-01, SCOPE-02
     assert parse(" ".join(tokens)) == frozenset(tokens)
     assert parse(canonical(tokens)) == frozenset(tokens)
 
 
 @given(st.text(max_size=60))
 def test_scope_parser_accepts_only_the_grammar_SCOPE_01(value):
+    # SCOPE-01
     try:
         result = parse(value)
     except InvalidScope:
@@ -64,5 +69,6 @@ def test_scope_parser_accepts_only_the_grammar_SCOPE_01(value):
 
 @pytest.mark.parametrize("value", ["", " ", "a  b", " a", "a ", 'a"', "a\\b", "é", "a\nb"])
 def test_scope_parser_rejects_SCOPE_01(value):
+    # SCOPE-01
     with pytest.raises(InvalidScope):
         parse(value)

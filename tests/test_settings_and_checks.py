@@ -86,6 +86,7 @@ def test_override_settings_is_seen_and_undone():
 
 
 def test_changing_issuer_changes_iss_of_the_next_token_JWT_03(client, api_client, settings):
+    # JWT-03
     oauth_client, secret = api_client
     first = token_response(client, oauth_client, secret)["access_token"]
     assert verify(client, first)["iss"] == ISSUER
@@ -97,6 +98,7 @@ def test_changing_issuer_changes_iss_of_the_next_token_JWT_03(client, api_client
 
 
 def test_changing_lifetime_changes_expires_in_TOK_07_TOK_10(client, api_client):
+    # TOK-07, TOK-10
     oauth_client, secret = api_client
     assert token_response(client, oauth_client, secret)["expires_in"] == 600
     with override_settings(OAUTH_CC={**TEST_OAUTH_CC, "ACCESS_TOKEN_LIFETIME": 90}):
@@ -108,12 +110,14 @@ def test_changing_lifetime_changes_expires_in_TOK_07_TOK_10(client, api_client):
 
 
 def test_max_lifetime_caps_the_default_lifetime_TOK_10(client, api_client, settings):
+    # TOK-10
     oauth_client, secret = api_client
     configure(settings, ACCESS_TOKEN_LIFETIME=1800, MAX_ACCESS_TOKEN_LIFETIME=900)
     assert token_response(client, oauth_client, secret)["expires_in"] == 900
 
 
 def test_changing_default_audience_changes_aud_JWT_05(client, api_client, settings):
+    # JWT-05
     oauth_client, secret = api_client
     configure(settings, DEFAULT_AUDIENCE="https://other-api.example.test")
     access_token = token_response(client, oauth_client, secret)["access_token"]
@@ -121,6 +125,7 @@ def test_changing_default_audience_changes_aud_JWT_05(client, api_client, settin
 
 
 def test_changing_realm_changes_the_basic_challenge_CAUTH_03(client, db, settings):
+    # CAUTH-03
     configure(settings, REALM="tenant one")
     response = post_token(client, GRANT, auth=("unknown", "wrong"))
     assert response.status_code == 401
@@ -134,6 +139,7 @@ def test_changing_jwks_max_age_changes_cache_control(client, db, settings):
 
 
 def test_changing_signing_algorithm_changes_new_keys_JWT_01(client, make_client, settings):
+    # JWT-01
     configure(settings, SIGNING_ALGORITHM="EdDSA")
     keys.rotate()
     oauth_client, secret = make_client()
@@ -151,6 +157,7 @@ def test_changing_client_secret_prefix_changes_new_secrets(make_client, settings
 def test_extra_claims_import_string_is_resolved_and_cannot_override_JWT_03(
     client, api_client, settings
 ):
+    # JWT-03
     configure(settings, EXTRA_CLAIMS="tests.test_settings_and_checks.extra_claims")
     assert oauth_cc_settings.EXTRA_CLAIMS is extra_claims
     oauth_client, secret = api_client
@@ -204,19 +211,23 @@ def test_missing_issuer_is_E001(settings):
     "https://",
 ])
 def test_issuer_with_query_fragment_or_no_https_url_is_E002_META_03(settings, issuer):
+    # META-03
     assert check_ids(settings, ISSUER=issuer) == ["oauth_cc.E002"]
 
 
 def test_issuer_with_a_path_is_valid_META_01(settings):
+    # META-01
     assert check_ids(settings, ISSUER="https://as.example.test/tenant/1") == []
 
 
 def test_http_issuer_without_debug_is_E003_GEN_01(settings):
+    # GEN-01
     settings.DEBUG = False
     assert check_ids(settings, ISSUER="http://as.example.test") == ["oauth_cc.E003"]
 
 
 def test_http_issuer_with_debug_is_accepted_GEN_01(settings):
+    # GEN-01
     settings.DEBUG = True
     assert check_ids(settings, ISSUER="http://localhost:8000") == []
 
@@ -226,10 +237,12 @@ def test_http_issuer_with_debug_is_accepted_GEN_01(settings):
     "https://api.example.test/a b", ["https://api.example.test"],
 ])
 def test_bad_default_audience_is_E004_RES_01(settings, audience):
+    # RES-01
     assert check_ids(settings, DEFAULT_AUDIENCE=audience) == ["oauth_cc.E004"]
 
 
 def test_urn_default_audience_is_valid_RES_01(settings):
+    # RES-01
     assert check_ids(settings, DEFAULT_AUDIENCE="urn:example:api") == []
 
 
@@ -239,11 +252,13 @@ def test_urn_default_audience_is_valid_RES_01(settings):
     (600, 0), (600, 90000),  # the maximum itself out of range
 ])
 def test_bad_lifetimes_are_E005_TOK_10(settings, lifetime, maximum):
+    # TOK-10
     ids = check_ids(settings, ACCESS_TOKEN_LIFETIME=lifetime, MAX_ACCESS_TOKEN_LIFETIME=maximum)
     assert ids == ["oauth_cc.E005"]
 
 
 def test_max_lifetime_over_an_hour_is_W001_TOK_10(settings):
+    # TOK-10
     configure(settings, MAX_ACCESS_TOKEN_LIFETIME=7200)
     (message,) = checks.check_settings()
     assert message.id == "oauth_cc.W001"
@@ -254,20 +269,24 @@ def test_max_lifetime_over_an_hour_is_W001_TOK_10(settings):
 
 @pytest.mark.parametrize("algorithm", ["none", "HS256", "RS512", "rs256", "", None])
 def test_unsupported_signing_algorithm_is_E006_JWT_01(settings, algorithm):
+    # JWT-01
     assert check_ids(settings, SIGNING_ALGORITHM=algorithm) == ["oauth_cc.E006"]
 
 
 @pytest.mark.parametrize("algorithm", ["RS256", "PS256", "ES256", "EdDSA"])
 def test_supported_signing_algorithms_pass_JWT_01(settings, algorithm):
+    # JWT-01
     assert check_ids(settings, SIGNING_ALGORITHM=algorithm) == []
 
 
 @pytest.mark.parametrize("value", [[], (), None, ["not-a-fernet-key"], [None], "", 42])
 def test_empty_or_invalid_key_encryption_keys_is_E007_GEN_07(settings, value):
+    # GEN-07
     assert check_ids(settings, KEY_ENCRYPTION_KEYS=value) == ["oauth_cc.E007"]
 
 
 def test_missing_key_encryption_keys_is_E007_GEN_07(settings):
+    # GEN-07
     settings.OAUTH_CC = {k: v for k, v in TEST_OAUTH_CC.items() if k != "KEY_ENCRYPTION_KEYS"}
     assert [m.id for m in checks.check_settings()] == ["oauth_cc.E007"]
 

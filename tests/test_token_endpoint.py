@@ -42,6 +42,7 @@ def assert_error(response, error: str, status: int = 400) -> dict:
 # --- success ----------------------------------------------------------------------------------
 
 def test_success_response_members_TOK_07_TOK_08_GEN_02_GEN_03(client, api_client):
+    # TOK-07, GEN-02, GEN-03
     c, secret = api_client
     response = post_token(client, GRANT, auth=(c.client_id, secret))
     assert response.status_code == 200
@@ -56,6 +57,7 @@ def test_success_response_members_TOK_07_TOK_08_GEN_02_GEN_03(client, api_client
 
 
 def test_access_token_is_header_safe_TOK_09(client, api_client):
+    # TOK-09
     c, secret = api_client
     token = post_token(client, GRANT, auth=(c.client_id, secret)).json()["access_token"]
     assert re.fullmatch(r"[\x20-\x7e]+", token)  # 1*VSCHAR
@@ -63,6 +65,7 @@ def test_access_token_is_header_safe_TOK_09(client, api_client):
 
 
 def test_jwt_header_and_claims_JWT_01_JWT_02_JWT_03_JWT_04_JWT_08(client, api_client):
+    # JWT-01, JWT-02, JWT-03, JWT-04, JWT-08
     c, secret = api_client
     token = post_token(client, GRANT, auth=(c.client_id, secret)).json()["access_token"]
     header = jwt.get_unverified_header(token)
@@ -80,6 +83,7 @@ def test_jwt_header_and_claims_JWT_01_JWT_02_JWT_03_JWT_04_JWT_08(client, api_cl
 
 
 def test_each_token_has_a_fresh_jti_JWT_03(client, api_client):
+    # JWT-03
     c, secret = api_client
     tokens = [post_token(client, GRANT, auth=(c.client_id, secret)).json()["access_token"]
               for _ in range(2)]
@@ -88,6 +92,7 @@ def test_each_token_has_a_fresh_jti_JWT_03(client, api_client):
 
 
 def test_lifetime_is_bounded_and_matches_exp_TOK_10(client, make_client, signing_key, settings):
+    # TOK-10
     c, secret = make_client(access_token_lifetime=99_999)
     body = post_token(client, GRANT, auth=(c.client_id, secret)).json()
     assert body["expires_in"] == 3600
@@ -109,6 +114,7 @@ def test_issuing_writes_nothing_and_runs_one_query(client, api_client,
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])
 def test_only_post_TOK_01_GEN_09(client, api_client, method):
+    # TOK-01, GEN-09
     response = client.generic(method, TOKEN_URL, secure=True)
     assert response.status_code == 405
     assert response["Allow"] == "POST"
@@ -118,6 +124,7 @@ def test_only_post_TOK_01_GEN_09(client, api_client, method):
 
 
 def test_plain_http_never_yields_a_token_GEN_01(client, api_client):
+    # GEN-01
     c, secret = api_client
     response = post_token(client, GRANT, auth=(c.client_id, secret), secure=False)
     body = assert_error(response, "invalid_request")
@@ -125,6 +132,7 @@ def test_plain_http_never_yields_a_token_GEN_01(client, api_client):
 
 
 def test_https_behind_a_trusted_proxy_GEN_01(client, api_client, settings):
+    # GEN-01
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     c, secret = api_client
     response = post_token(client, GRANT, auth=(c.client_id, secret), secure=False,
@@ -133,6 +141,7 @@ def test_https_behind_a_trusted_proxy_GEN_01(client, api_client, settings):
 
 
 def test_plain_http_allowed_only_with_debug_GEN_01(client, api_client, settings):
+    # GEN-01
     settings.DEBUG = True
     c, secret = api_client
     assert post_token(client, GRANT, auth=(c.client_id, secret), secure=False).status_code == 200
@@ -142,6 +151,7 @@ def test_plain_http_allowed_only_with_debug_GEN_01(client, api_client, settings)
     "application/json", "multipart/form-data; boundary=x", "text/plain", "",
 ])
 def test_non_form_bodies_refused_GEN_04(client, api_client, content_type):
+    # GEN-04
     c, secret = api_client
     body = json.dumps(GRANT) if content_type == "application/json" else "grant_type=x"
     response = post_token(client, body, auth=(c.client_id, secret), content_type=content_type)
@@ -149,6 +159,7 @@ def test_non_form_bodies_refused_GEN_04(client, api_client, content_type):
 
 
 def test_form_with_utf8_charset_accepted_GEN_04(client, api_client):
+    # GEN-04
     c, secret = api_client
     response = post_token(client, GRANT, auth=(c.client_id, secret),
                           content_type="application/x-www-form-urlencoded; charset=UTF-8")
@@ -156,6 +167,7 @@ def test_form_with_utf8_charset_accepted_GEN_04(client, api_client):
 
 
 def test_other_charset_refused_GEN_04(client, api_client):
+    # GEN-04
     c, secret = api_client
     response = post_token(client, GRANT, auth=(c.client_id, secret),
                           content_type="application/x-www-form-urlencoded; charset=latin-1")
@@ -167,11 +179,13 @@ def test_other_charset_refused_GEN_04(client, api_client):
     b"grant_type=client_credentials&scope=\xff",  # raw invalid UTF-8
 ])
 def test_invalid_utf8_refused_GEN_04(client, api_client, body):
+    # GEN-04
     c, secret = api_client
     assert_error(post_token(client, body, auth=(c.client_id, secret)), "invalid_request")
 
 
 def test_plus_and_percent_decoding_GEN_04(client, make_client, signing_key):
+    # GEN-04
     c, secret = make_client(scope="a:b c+d")
     response = post_token(client, "grant_type=client_credentials&scope=a%3Ab+c%2Bd",
                           auth=(c.client_id, secret))
@@ -179,6 +193,7 @@ def test_plus_and_percent_decoding_GEN_04(client, make_client, signing_key):
 
 
 def test_huge_body_refused_with_json_GEN_04(client, api_client):
+    # GEN-04
     c, secret = api_client
     body = "grant_type=client_credentials&pad=" + "x" * 100_000
     response = post_token(client, body, auth=(c.client_id, secret))
@@ -186,6 +201,7 @@ def test_huge_body_refused_with_json_GEN_04(client, api_client):
 
 
 def test_too_many_fields_refused_GEN_04(client, api_client):
+    # GEN-04
     c, secret = api_client
     body = "grant_type=client_credentials&" + "&".join(f"f{i}=1" for i in range(200))
     assert_error(post_token(client, body, auth=(c.client_id, secret)), "invalid_request")
@@ -194,12 +210,14 @@ def test_too_many_fields_refused_GEN_04(client, api_client):
 # --- parameters -------------------------------------------------------------------------------
 
 def test_grant_type_required_TOK_06_TOK_11(client, api_client):
+    # TOK-06, TOK-11
     c, secret = api_client
     assert_error(post_token(client, {"scope": "read"}, auth=(c.client_id, secret)),
                  "invalid_request")
 
 
 def test_grant_type_in_query_only_is_not_read_TOK_02(client, api_client):
+    # TOK-02
     c, secret = api_client
     response = post_token(client, "", auth=(c.client_id, secret),
                           url=TOKEN_URL + "?grant_type=client_credentials")
@@ -207,18 +225,21 @@ def test_grant_type_in_query_only_is_not_read_TOK_02(client, api_client):
 
 
 def test_endpoint_query_is_tolerated_TOK_02(client, api_client):
+    # TOK-02
     c, secret = api_client
     response = post_token(client, GRANT, auth=(c.client_id, secret), url=TOKEN_URL + "?v=1")
     assert response.status_code == 200
 
 
 def test_empty_grant_type_is_absent_TOK_03(client, api_client):
+    # TOK-03
     c, secret = api_client
     assert_error(post_token(client, "grant_type=", auth=(c.client_id, secret)),
                  "invalid_request")
 
 
 def test_empty_scope_is_absent_TOK_03_SCOPE_03(client, api_client):
+    # TOK-03, SCOPE-03
     c, secret = api_client
     response = post_token(client, "grant_type=client_credentials&scope=",
                           auth=(c.client_id, secret))
@@ -227,6 +248,7 @@ def test_empty_scope_is_absent_TOK_03_SCOPE_03(client, api_client):
 
 
 def test_unknown_parameters_ignored_TOK_04(client, api_client):
+    # TOK-04
     c, secret = api_client
     response = post_token(client, {**GRANT, "foo": "bar", "state": "x"},
                           auth=(c.client_id, secret))
@@ -241,6 +263,7 @@ def test_unknown_parameters_ignored_TOK_04(client, api_client):
     "grant_type=client_credentials&client_secret=s1&client_secret=s2",
 ])
 def test_repeated_parameter_refused_TOK_05(client, api_client, body):
+    # TOK-05
     c, secret = api_client
     assert_error(post_token(client, body, auth=(c.client_id, secret)), "invalid_request")
 
@@ -250,6 +273,7 @@ def test_repeated_parameter_refused_TOK_05(client, api_client, body):
     "urn:ietf:params:oauth:grant-type:jwt-bearer",
 ])
 def test_unsupported_grant_types_TOK_11_BCP_04_GEN_08(client, api_client, grant_type):
+    # TOK-11, BCP-04, GEN-08
     c, secret = api_client
     response = post_token(client, {"grant_type": grant_type}, auth=(c.client_id, secret))
     body = assert_error(response, "unsupported_grant_type")
@@ -259,10 +283,12 @@ def test_unsupported_grant_types_TOK_11_BCP_04_GEN_08(client, api_client, grant_
 # --- client authentication --------------------------------------------------------------------
 
 def test_no_client_authentication_CAUTH_01_GEN_09(client, api_client):
+    # CAUTH-01, GEN-09
     assert_error(post_token(client, GRANT), "invalid_client", status=401)
 
 
 def test_client_id_alone_never_authenticates_CAUTH_01(client, api_client):
+    # CAUTH-01
     c, _ = api_client
     response = post_token(client, {**GRANT, "client_id": c.client_id})
     assert_error(response, "invalid_client", status=401)
@@ -270,6 +296,7 @@ def test_client_id_alone_never_authenticates_CAUTH_01(client, api_client):
 
 @pytest.mark.parametrize("scheme", ["Basic", "basic", "BASIC", "bAsIc"])
 def test_basic_scheme_is_case_insensitive_CAUTH_02(client, api_client, scheme):
+    # CAUTH-02
     c, secret = api_client
     value = basic(c.client_id, secret).replace("Basic", scheme, 1)
     assert post_token(client, GRANT, authorization=value).status_code == 200
@@ -282,6 +309,7 @@ def _client_with_secret(make_client, client_id: str, secret: str) -> Client:
 
 
 def test_basic_credentials_are_form_urldecoded_CAUTH_02(client, make_client, signing_key):
+    # CAUTH-02
     _client_with_secret(make_client, "a:b", "s p+a%ce")
     # Encoded as RFC 6749 Appendix B says: a%3Ab, s+p%2Ba%25ce.
     assert post_token(client, GRANT, auth=("a:b", "s p+a%ce")).status_code == 200
@@ -290,6 +318,7 @@ def test_basic_credentials_are_form_urldecoded_CAUTH_02(client, make_client, sig
 
 
 def test_plus_in_secret_needs_percent_encoding_CAUTH_02(client, make_client, signing_key):
+    # CAUTH-02
     _client_with_secret(make_client, "plus-client", "x+y")
     unencoded = base64.b64encode(b"plus-client:x+y").decode()  # "+" decodes to a space
     assert_error(post_token(client, GRANT, authorization=f"Basic {unencoded}"),
@@ -299,12 +328,14 @@ def test_plus_in_secret_needs_percent_encoding_CAUTH_02(client, make_client, sig
 
 
 def test_split_at_first_colon_CAUTH_02(client, make_client, signing_key):
+    # CAUTH-02
     _client_with_secret(make_client, "colon-client", "se:cret")
     raw = base64.b64encode(b"colon-client:se:cret").decode()
     assert post_token(client, GRANT, authorization=f"Basic {raw}").status_code == 200
 
 
 def test_utf8_client_id_CAUTH_02(client, make_client, signing_key):
+    # CAUTH-02
     _client_with_secret(make_client, "clïent", "secret-ü")
     assert post_token(client, GRANT, auth=("clïent", "secret-ü")).status_code == 200
 
@@ -324,11 +355,13 @@ def test_utf8_client_id_CAUTH_02(client, make_client, signing_key):
     "Digest username=x",
 ])
 def test_malformed_basic_gets_401_challenge_CAUTH_03(client, api_client, authorization):
+    # CAUTH-03
     assert_error(post_token(client, GRANT, authorization=authorization),
                  "invalid_client", status=401)
 
 
 def test_unknown_client_and_wrong_secret_look_the_same_CAUTH_03(client, api_client):
+    # CAUTH-03
     c, secret = api_client
     wrong = post_token(client, GRANT, auth=(c.client_id, secret + "x"))
     unknown = post_token(client, GRANT, auth=("no-such-client", secret))
@@ -340,6 +373,7 @@ def test_unknown_client_and_wrong_secret_look_the_same_CAUTH_03(client, api_clie
 
 @pytest.mark.parametrize("state", ["inactive", "expired", "revoked"])
 def test_unusable_client_or_secret_refused_CAUTH_03(client, api_client, state):
+    # CAUTH-03
     c, secret = api_client
     if state == "inactive":
         Client.objects.filter(pk=c.pk).update(is_active=False)
@@ -361,6 +395,7 @@ def test_several_secrets_for_rotation(client, api_client):
 
 
 def test_client_secret_post_CAUTH_04(client, make_client, signing_key):
+    # CAUTH-04
     c, secret = make_client(
         token_endpoint_auth_method=TokenEndpointAuthMethod.CLIENT_SECRET_POST)
     response = post_token(client, {**GRANT, "client_id": c.client_id, "client_secret": secret})
@@ -368,6 +403,7 @@ def test_client_secret_post_CAUTH_04(client, make_client, signing_key):
 
 
 def test_client_secret_post_failure_is_400_X_07(client, make_client, signing_key):
+    # X-07
     c, secret = make_client(
         token_endpoint_auth_method=TokenEndpointAuthMethod.CLIENT_SECRET_POST)
     response = post_token(client, {**GRANT, "client_id": c.client_id, "client_secret": "x"})
@@ -379,6 +415,7 @@ def test_client_secret_post_failure_is_400_X_07(client, make_client, signing_key
 
 @pytest.mark.parametrize("name", ["client_id", "client_secret", "client_assertion"])
 def test_credentials_in_uri_refused_CAUTH_04(client, make_client, signing_key, name):
+    # CAUTH-04
     c, secret = make_client(
         token_endpoint_auth_method=TokenEndpointAuthMethod.CLIENT_SECRET_POST)
     response = post_token(client, {**GRANT, "client_id": c.client_id},
@@ -388,6 +425,7 @@ def test_credentials_in_uri_refused_CAUTH_04(client, make_client, signing_key, n
 
 
 def test_basic_plus_body_secret_refused_CAUTH_05(client, api_client):
+    # CAUTH-05
     c, secret = api_client
     response = post_token(client, {**GRANT, "client_id": c.client_id, "client_secret": secret},
                           auth=(c.client_id, secret))
@@ -395,6 +433,7 @@ def test_basic_plus_body_secret_refused_CAUTH_05(client, api_client):
 
 
 def test_basic_plus_assertion_is_invalid_client_CAUTH_05_X_01(client, api_client):
+    # CAUTH-05, X-01
     c, secret = api_client
     body = {**GRANT, "client_assertion_type":
             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -404,6 +443,7 @@ def test_basic_plus_assertion_is_invalid_client_CAUTH_05_X_01(client, api_client
 
 
 def test_body_secret_plus_assertion_is_invalid_client_CAUTH_05_X_01(client, api_client):
+    # CAUTH-05, X-01
     c, secret = api_client
     body = {**GRANT, "client_id": c.client_id, "client_secret": secret,
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -412,6 +452,7 @@ def test_body_secret_plus_assertion_is_invalid_client_CAUTH_05_X_01(client, api_
 
 
 def test_assertion_alone_is_refused_TOK_11_X_07(client, api_client):
+    # TOK-11, X-07
     body = {**GRANT, "client_assertion_type":
             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             "client_assertion": "a.b.c"}
@@ -419,6 +460,7 @@ def test_assertion_alone_is_refused_TOK_11_X_07(client, api_client):
 
 
 def test_body_client_id_equal_to_basic_is_allowed_CAUTH_05(client, api_client):
+    # CAUTH-05
     c, secret = api_client
     response = post_token(client, {**GRANT, "client_id": c.client_id},
                           auth=(c.client_id, secret))
@@ -426,6 +468,7 @@ def test_body_client_id_equal_to_basic_is_allowed_CAUTH_05(client, api_client):
 
 
 def test_body_client_id_different_from_basic_refused_CAUTH_05(client, api_client, make_client):
+    # CAUTH-05
     c, secret = api_client
     other, _ = make_client()
     response = post_token(client, {**GRANT, "client_id": other.client_id},
@@ -434,6 +477,7 @@ def test_body_client_id_different_from_basic_refused_CAUTH_05(client, api_client
 
 
 def test_registered_method_is_enforced_CAUTH_07(client, make_client, signing_key):
+    # CAUTH-07
     basic_client, basic_secret = make_client()
     response = post_token(client, {**GRANT, "client_id": basic_client.client_id,
                                    "client_secret": basic_secret})
@@ -445,6 +489,7 @@ def test_registered_method_is_enforced_CAUTH_07(client, make_client, signing_key
 
 
 def test_failures_never_use_invalid_grant_TOK_11(client, api_client):
+    # TOK-11
     c, _ = api_client
     for response in (post_token(client, GRANT, auth=(c.client_id, "wrong")),
                      post_token(client, GRANT)):
@@ -454,6 +499,7 @@ def test_failures_never_use_invalid_grant_TOK_11(client, api_client):
 # --- secrets ----------------------------------------------------------------------------------
 
 def test_secret_entropy_and_alphabet_GEN_06_CAUTH_02(db):
+    # GEN-06, CAUTH-02
     secret = credentials.generate_secret()
     assert secret.startswith("occs_")
     body = secret.removeprefix("occs_")
@@ -462,6 +508,7 @@ def test_secret_entropy_and_alphabet_GEN_06_CAUTH_02(db):
 
 
 def test_only_the_digest_is_stored_GEN_07(api_client):
+    # GEN-07
     c, secret = api_client
     row = ClientSecret.objects.get(client=c)
     assert row.digest == credentials.digest(secret)
@@ -474,6 +521,7 @@ def test_only_the_digest_is_stored_GEN_07(api_client):
 @pytest.mark.parametrize("scope", [" read", "read ", "read  write", 're"ad', "re\\ad",
                                    "rëad", "read\twrite", "\x7f"])
 def test_scope_syntax_SCOPE_01(client, api_client, scope):
+    # SCOPE-01
     c, secret = api_client
     response = post_token(client, {**GRANT, "scope": scope}, auth=(c.client_id, secret))
     body = assert_error(response, "invalid_scope")
@@ -481,6 +529,7 @@ def test_scope_syntax_SCOPE_01(client, api_client, scope):
 
 
 def test_scope_order_and_duplicates_SCOPE_02(client, api_client):
+    # SCOPE-02
     c, secret = api_client
     response = post_token(client, {**GRANT, "scope": "write read write"},
                           auth=(c.client_id, secret))
@@ -490,23 +539,27 @@ def test_scope_order_and_duplicates_SCOPE_02(client, api_client):
 
 
 def test_scope_is_case_sensitive_SCOPE_02_GEN_08(client, api_client):
+    # SCOPE-02, GEN-08
     c, secret = api_client
     response = post_token(client, {**GRANT, "scope": "READ"}, auth=(c.client_id, secret))
     assert_error(response, "invalid_scope")
 
 
 def test_omitted_scope_gets_default_and_is_returned_SCOPE_03(client, make_client, signing_key):
+    # SCOPE-03
     c, secret = make_client(scope="a b c", default_scope="a b")
     response = post_token(client, GRANT, auth=(c.client_id, secret))
     assert response.json()["scope"] == "a b"
 
 
 def test_omitted_scope_without_default_SCOPE_03(client, make_client, signing_key):
+    # SCOPE-03
     c, secret = make_client(scope="a b", default_scope="")
     assert_error(post_token(client, GRANT, auth=(c.client_id, secret)), "invalid_scope")
 
 
 def test_scope_outside_allowed_set_SCOPE_04_SCOPE_05(client, api_client):
+    # SCOPE-04, SCOPE-05
     c, secret = api_client
     response = post_token(client, {**GRANT, "scope": "read admin"}, auth=(c.client_id, secret))
     assert_error(response, "invalid_scope")
@@ -515,6 +568,7 @@ def test_scope_outside_allowed_set_SCOPE_04_SCOPE_05(client, api_client):
 # --- audience / resource ----------------------------------------------------------------------
 
 def test_resource_selects_audience_RES_02_JWT_05(client, make_client, signing_key):
+    # RES-02, JWT-05
     apis = "https://orders.example.test https://billing.example.test"
     c, secret = make_client(allowed_audiences=apis)
     response = post_token(client, {**GRANT, "resource": "https://orders.example.test"},
@@ -534,12 +588,14 @@ def test_resource_selects_audience_RES_02_JWT_05(client, make_client, signing_ke
     "/relative", "https://api.example.test#frag", "not a uri", "https://other.example.test",
 ])
 def test_bad_or_unknown_resource_RES_03(client, api_client, resource):
+    # RES-03
     c, secret = api_client
     response = post_token(client, {**GRANT, "resource": resource}, auth=(c.client_id, secret))
     assert_error(response, "invalid_target")
 
 
 def test_default_audience_without_resource_RES_04_JWT_05(client, make_client, signing_key):
+    # RES-04, JWT-05
     c, secret = make_client(allowed_audiences="https://only.example.test")
     response = post_token(client, GRANT, auth=(c.client_id, secret))
     claims = verify(client, response.json()["access_token"], audience="https://only.example.test")
@@ -575,6 +631,7 @@ def test_signals_and_sensitive_parameters(client, api_client):
 
 
 def test_no_secret_or_token_in_logs_GEN_05(client, api_client, caplog):
+    # GEN-05
     c, secret = api_client
     caplog.set_level(logging.DEBUG)
     header = basic(c.client_id, secret)
@@ -596,6 +653,7 @@ def test_no_active_key_is_a_clean_503(client, make_client):
 
 
 def test_deleted_scope_is_no_longer_granted_SCOPE_05(client, api_client):
+    # SCOPE-05
     from oauth_cc.models import Scope
 
     c, secret = api_client
@@ -608,6 +666,7 @@ def test_deleted_scope_is_no_longer_granted_SCOPE_05(client, api_client):
 
 def test_unknown_client_and_wrong_secret_cost_the_same_queries_CAUTH_07(
         client, api_client, django_assert_num_queries):
+    # CAUTH-07
     c, secret = api_client
     post_token(client, GRANT, auth=(c.client_id, secret))  # warm the key cache
     with django_assert_num_queries(2):
@@ -618,6 +677,7 @@ def test_unknown_client_and_wrong_secret_cost_the_same_queries_CAUTH_07(
 
 @pytest.mark.parametrize("client_id", ["nul\x00id", "x" * 5000, "tab\tid"])
 def test_unsearchable_client_ids_are_plain_failures_CAUTH_03(client, api_client, client_id):
+    # CAUTH-03
     assert_error(post_token(client, GRANT, auth=(client_id, "secret")),
                  "invalid_client", status=401)
 

@@ -58,7 +58,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 STATIC_URL = "static/"
 
-REST_FRAMEWORK = {"DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]}
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Every API view needs a valid access token with the scopes it declares.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["oauth_cc.rest_framework.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["oauth_cc.rest_framework.HasScope"],
+}
 
 OAUTH_CC = {
     "ISSUER": env.str("OAUTH_CC_ISSUER", default=f"http://127.0.0.1:{PORT}"),

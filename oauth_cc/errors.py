@@ -109,3 +109,79 @@ class TemporarilyUnavailable(OAuthError):
 def basic_challenge() -> str:
     realm = oauth_cc_settings.REALM.replace("\\", "\\\\").replace('"', '\\"')
     return f'Basic realm="{realm}", charset="UTF-8"'
+
+
+# --- resource-server errors (RFC 6750 §3) ---------------------------------------------------
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class BearerError(Exception):
+    """A protected-resource failure, rendered as an RFC 6750 §3 challenge.
+
+    ``error`` is None when the request carried no credentials at all: the challenge then has
+    no error details (BEARER-08).
+    """
+
+    error: ClassVar[str | None] = None
+    status_code: ClassVar[int] = 401
+
+    def __init__(self, description: str | None = None, *, scope: str | None = None) -> None:
+        if description is not None and not _ERROR_TEXT.fullmatch(description):
+            raise ValueError("error_description has characters RFC 6750 §3 forbids")
+        super().__init__(description or self.error or "no credentials")
+        self.description = description
+        self.scope = scope
+
+    def challenge(self) -> str:
+        """The ``WWW-Authenticate`` value: ``Bearer realm="..."`` plus the error (BEARER-06)."""
+        parts = [f'realm="{_quote(oauth_cc_settings.BEARER_REALM)}"']
+        if self.error:
+            parts.append(f'error="{self.error}"')
+            if self.description:
+                parts.append(f'error_description="{self.description}"')
+        if self.scope:
+            parts.append(f'scope="{self.scope}"')
+        return "Bearer " + ", ".join(parts)
+
+    def as_dict(self) -> dict[str, str]:
+        if not self.error:
+            return {"detail": "Authentication credentials were not provided."}
+        body = {"error": self.error}
+        if self.description:
+            body["error_description"] = self.description
+        if self.scope:
+            body["scope"] = self.scope
+        return body
+
+    def to_response(self) -> JsonResponse:
+        response = JsonResponse(self.as_dict(), status=self.status_code)
+        response["WWW-Authenticate"] = self.challenge()
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class NoCredentials(BearerError):
+    """No access token in the request (RFC 6750 §3.1: no error code)."""
+
+
+class BearerInvalidRequest(BearerError):
+    """Malformed request, or a token sent by more than one method (BEARER-04, BEARER-09)."""
+
+    error = "invalid_request"
+    status_code = 400
+
+
+class InvalidToken(BearerError):
+    """Expired, revoked, malformed or otherwise invalid token (BEARER-09, RSV-01..06)."""
+
+    error = "invalid_token"
+    status_code = 401
+
+
+class InsufficientScope(BearerError):
+    """The token lacks the scope the resource requires (BEARER-09, RSV-07)."""
+
+    error = "insufficient_scope"
+    status_code = 403

@@ -301,4 +301,8 @@ def jwks() -> dict[str, list[dict[str, Any]]]:
 
 @on_reload
 def clear_caches() -> None:
+    """Forget the cached signing key and, in this process, the verification keys."""
+    from . import validation
+
     _active_cache.clear()
+    validation.clear_caches()

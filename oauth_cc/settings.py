@@ -52,6 +52,32 @@ DEFAULTS: dict[str, Any] = {
     # Dotted path of a callable ``(client, claims) -> dict`` whose result is merged into the
     # claims of each access token; it may not change registered claims.
     "EXTRA_CLAIMS": None,
+    # --- resource server (protecting APIs) ---
+    # This API's identifier, which a token's ``aud`` must contain. None: DEFAULT_AUDIENCE.
+    "RESOURCE_AUDIENCE": None,
+    # The issuer whose tokens are accepted (compared exactly). None: ISSUER.
+    "TRUSTED_ISSUER": None,
+    # Remote mode: the authorization server's JWKS URL. None: local mode, where keys are read
+    # from this project's database (the authorization server runs in the same project).
+    "JWKS_URI": None,
+    # JWS algorithms a token may use. Never ``none`` or an HMAC algorithm.
+    "ACCEPTED_ALGORITHMS": ["RS256", "PS256", "ES256", "EdDSA"],
+    # Seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat``.
+    "CLOCK_LEEWAY": 30,
+    # realm of the Bearer challenge.
+    "BEARER_REALM": "api",
+    # Longest access token accepted, in characters.
+    "MAX_ACCESS_TOKEN_LENGTH": 8192,
+    # Accept ``access_token`` in a form-encoded body (RFC 6750 §2.2). Off: header only.
+    "ACCEPT_FORM_BODY_TOKEN": False,
+    # Remote mode: how long a fetched JWKS is used, the least time between two fetches
+    # (also when an unknown kid arrives), and the fetch timeout, in seconds.
+    "REMOTE_JWKS_CACHE_SECONDS": 300,
+    "REMOTE_JWKS_MIN_REFRESH_SECONDS": 30,
+    "REMOTE_JWKS_TIMEOUT": 5,
+    # Verified tokens remembered (by SHA-256 of the token) so that a token presented again
+    # skips the signature check; never past its ``exp``. 0 turns the cache off.
+    "VERIFIED_TOKEN_CACHE_SIZE": 4096,
 }
 
 #: Settings that hold dotted import paths, resolved on first access.

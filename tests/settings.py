@@ -12,6 +12,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "rest_framework",
     "oauth_cc",
+    "demo_project",  # its protected inventory API is tested too
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -42,6 +43,12 @@ STATIC_URL = "/static/"
 
 # A fixed Fernet key for tests only; real deployments read theirs from the environment.
 TEST_KEY_ENCRYPTION_KEY = "dGVzdHMtb25seS1rZXktZW5jcnlwdGlvbi1rZXkhISE="
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["oauth_cc.rest_framework.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["oauth_cc.rest_framework.HasScope"],
+}
 
 OAUTH_CC = {
     "ISSUER": "https://as.example.test",

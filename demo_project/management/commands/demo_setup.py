@@ -58,12 +58,24 @@ class Command(BaseCommand):
             f"  curl -s -u '{client.client_id}:{secret}' "
             f"-d grant_type=client_credentials -d scope=inventory:read {base}/oauth/token\n"
         )
-        self.stdout.write("Get one and verify it against the JWKS, as a resource server would:\n")
+        self.stdout.write("Call the protected API (paste these into the same shell):\n")
         self.stdout.write(
             f"  TOKEN=$(curl -s -u '{client.client_id}:{secret}' -d grant_type=client_credentials "
-            f"{base}/oauth/token | .venv/bin/python -c "
+            f"-d scope=inventory:read {base}/oauth/token | .venv/bin/python -c "
             "'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
-            '  .venv/bin/python -m demo_project.verify_token "$TOKEN"\n'
+            f'  curl -i -H "Authorization: Bearer $TOKEN" {base}/api/items/'
+            "              # 200: the token has inventory:read\n"
+            f'  curl -i -H "Authorization: Bearer $TOKEN" -d name=bolt -d quantity=5 '
+            f"{base}/api/items/   # 403 insufficient_scope: needs inventory:write\n"
+            f"  curl -i {base}/api/items/"
+            "                                          # 401: no token\n"
+            f'  curl -i -H "Authorization: Bearer $TOKEN" {base}/api/whoami\n'
+            '  .venv/bin/python -m demo_project.verify_token "$TOKEN"'
+            "    # verify it against the JWKS yourself\n"
+        )
+        self.stdout.write(
+            "For a token that may write, add -d scope='inventory:read inventory:write' "
+            "to the token request.\n"
         )
         self.stdout.write(f"JWKS: {base}/oauth/jwks\n")
 

@@ -1,0 +1,93 @@
+"""Protecting resources: authenticate a request by its access token, and check scopes.
+
+Shared by the DRF integration (``oauth_cc.rest_framework``) and the plain-Django decorators
+(``oauth_cc.decorators``).
+
+A view declares the scopes it needs in ``required_scopes``:
+
+- ``"items:read"`` or ``["items:read", "items:audit"]``: all of them;
+- ``AnyOf(["items:admin"], ["items:read", "items:audit"])``: any one of these sets;
+- a mapping from a DRF action (``"list"``, ``"create"``...) or an HTTP method (``"GET"``...)
+  to either form above; ``"*"`` is the fallback. A method or action with no entry and no
+  ``"*"`` is a configuration error, never an open door.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+
+from . import bearer
+from .errors import InsufficientScope, NoCredentials
+from .scopes import canonical, is_scope_token
+from .validation import AccessToken, verify
+
+
+class AnyOf:
+    """Alternatives: the request needs every scope of at least one of the given sets."""
+
+    def __init__(self, *alternatives: Iterable[str] | str) -> None:
+        if not alternatives:
+            raise ImproperlyConfigured("AnyOf() needs at least one set of scopes.")
+        self.alternatives = tuple(_scope_set(a) for a in alternatives)
+
+    def __repr__(self) -> str:
+        return f"AnyOf({', '.join(repr(sorted(a)) for a in self.alternatives)})"
+
+
+def _scope_set(value: Iterable[str] | str) -> frozenset[str]:
+    names = frozenset([value] if isinstance(value, str) else value)
+    if not names or not all(isinstance(n, str) and is_scope_token(n) for n in names):
+        raise ImproperlyConfigured(
+            f"required_scopes entry {value!r} must be scope names (RFC 6749 §3.3), not empty."
+        )
+    return names
+
+
+def requirement(spec: Any, *, method: str, action: str | None = None,
+                owner: str = "the view") -> tuple[frozenset[str], ...]:
+    """The alternatives a request must satisfy, from a ``required_scopes`` value."""
+    if spec is None:
+        raise ImproperlyConfigured(
+            f"{owner} is protected by a scope check but declares no required_scopes. Set "
+            "required_scopes = ['some:scope'] on it (or use IsAuthenticated if any valid "
+            "token will do)."
+        )
+    if isinstance(spec, Mapping):
+        for key in (action, method, "*"):
+            if key is not None and key in spec:
+                return requirement(spec[key], method=method, owner=owner)
+        raise ImproperlyConfigured(
+            f"required_scopes of {owner} has no entry for {action or method!r} and no '*'."
+        )
+    if isinstance(spec, AnyOf):
+        return spec.alternatives
+    if isinstance(spec, str):
+        return (_scope_set(spec),)
+    items = list(spec)
+    if items and all(not isinstance(i, str) for i in items):
+        return tuple(_scope_set(i) for i in items)  # a list of sets: alternatives
+    return (_scope_set(items),)
+
+
+def check_scopes(token: AccessToken, alternatives: tuple[frozenset[str], ...]) -> None:
+    """Raise ``InsufficientScope`` unless the token has one of the alternatives (RSV-07)."""
+    if any(needed <= token.scopes for needed in alternatives):
+        return
+    smallest = min(alternatives, key=lambda s: (len(s), sorted(s)))
+    raise InsufficientScope("The access token does not grant the required scope.",
+                            scope=canonical(smallest))
+
+
+def authenticate(request: HttpRequest) -> AccessToken:
+    """The verified access token of ``request`` (RFC 6750 §2, RFC 9068 §4).
+
+    Raises ``NoCredentials``, ``BearerInvalidRequest`` or ``InvalidToken``.
+    """
+    raw = bearer.extract(request)
+    if raw is None:
+        raise NoCredentials()
+    return verify(raw)

@@ -1,4 +1,5 @@
-"""A rough in-process measurement: one token request next to a bare DRF view, in one run.
+"""A rough in-process measurement: token requests and protected API calls next to a bare DRF
+view, in one run.
 
     .venv/bin/python benchmarks/quick.py
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import statistics
 import sys
 import tempfile
@@ -52,8 +54,20 @@ from django.urls import include, path  # noqa: E402
 from rest_framework.response import Response  # noqa: E402
 from rest_framework.views import APIView  # noqa: E402
 
+from oauth_cc import validation  # noqa: E402
+from oauth_cc.rest_framework import BearerTokenAuthentication, HasScope  # noqa: E402
+
 
 class Bare(APIView):
+    def get(self, request):
+        return Response({"ok": True})
+
+
+class Protected(APIView):
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [HasScope]
+    required_scopes = ["read"]
+
     def get(self, request):
         return Response({"ok": True})
 
@@ -65,6 +79,7 @@ def plain(request):
 urlpatterns = [
     path("oauth/", include("oauth_cc.urls")),
     path("bare", Bare.as_view()),
+    path("protected", Protected.as_view()),
     path("plain", plain),
 ]
 
@@ -104,6 +119,19 @@ def main() -> None:
             return environ("POST", "/oauth/token", body, HTTP_AUTHORIZATION=auth)
 
         scenarios[f"token request ({algorithm}, secret hashed)"] = token_call
+    token = json.loads(b"".join(app(token_call(), lambda *a: None)))["access_token"]
+
+    def protected(raw: str, first_sight: bool = False):
+        def make():
+            if first_sight:
+                validation._verified.clear()
+            return environ("GET", "/protected", HTTP_AUTHORIZATION=f"Bearer {raw}")
+        return make
+
+    scenarios["protected GET, valid JWT (seen before)"] = protected(token)
+    scenarios["protected GET, valid JWT (first sight)"] = protected(token, first_sight=True)
+    scenarios["protected GET, invalid JWT (bad signature)"] = protected(token[:-6] + "AAAAAA")
+    expect_401 = {"protected GET, invalid JWT (bad signature)"}
     scenarios["bare DRF APIView (ceiling)"] = lambda: environ("GET", "/bare")
     scenarios["plain Django view (floor)"] = lambda: environ("GET", "/plain")
 
@@ -112,12 +140,13 @@ def main() -> None:
         chunks = app(make_env(), lambda s, h, exc_info=None: status.append(s))
         b"".join(chunks)
         getattr(chunks, "close", lambda: None)()
-        assert status[0].startswith("200"), status
-        return status
+        return status[0]
 
-    for make_env in scenarios.values():  # warm-up and sanity check
+    for name, make_env in scenarios.items():  # warm-up and sanity check
+        expected = "401" if name in expect_401 else "200"
         for _ in range(50):
-            call(make_env)
+            status = call(make_env)
+            assert status.startswith(expected), (name, status)
     calls = 200
     for _ in range(7):
         for name, make_env in scenarios.items():

@@ -125,3 +125,46 @@ def verify(http: HttpClient, access_token: str, audience: str = AUDIENCE) -> dic
         access_token, key=key, algorithms=[key.algorithm_name], audience=audience,
         issuer=ISSUER, options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
     )
+
+
+def get_token(http: HttpClient, client: Client, secret: str, scope: str | None = None) -> str:
+    """An access token from the token endpoint."""
+    body = {"grant_type": "client_credentials"}
+    if scope is not None:
+        body["scope"] = scope
+    response = post_token(http, body, auth=(client.client_id, secret))
+    assert response.status_code == 200, response.content
+    return response.json()["access_token"]
+
+
+def valid_claims(**overrides: Any) -> dict[str, Any]:
+    """Claims of a well-formed access token for the test resource server."""
+    import secrets
+    import time
+
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER, "sub": "forged-client", "aud": AUDIENCE, "exp": now + 600,
+        "iat": now, "jti": secrets.token_urlsafe(8), "client_id": "forged-client",
+        "scope": "read write",
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def forge(claims: dict[str, Any] | None = None, *, algorithm: str = "RS256",
+          header: dict[str, Any] | None = None, key: Any = None) -> str:
+    """Sign ``claims`` with the shared test key of ``algorithm`` (the key ``install_key``
+    stores), with ``typ: at+jwt`` and the key's kid unless ``header`` says otherwise."""
+    private_key = key if key is not None else _private_key(algorithm)
+    kid = keys.public_jwk(private_key, algorithm)["kid"] if key is None else "unknown-kid"
+    headers = {"typ": "at+jwt", "kid": kid}
+    headers.update(header or {})
+    headers = {k: v for k, v in headers.items() if v is not None}
+    return jwt.encode(claims if claims is not None else valid_claims(), private_key,
+                      algorithm=algorithm, headers=headers)
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Test-client keyword arguments for ``Authorization: Bearer <token>``."""
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}

@@ -1,7 +1,26 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from tests import api_views as v
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("oauth/", include("oauth_cc.urls")),
+    path("", include("demo_project.urls")),  # the demo's protected API under /api/
+    path("t/all-of", v.AllOf.as_view()),
+    path("t/per-method", v.PerMethod.as_view()),
+    path("t/alternatives", v.Alternatives.as_view()),
+    path("t/undeclared", v.Undeclared.as_view()),
+    path("t/bound", v.Bound.as_view()),
+    path("t/authenticated", v.AuthenticatedOnly.as_view()),
+    path("t/scope-or-always", v.ScopeOrAlways.as_view()),
+    path("t/scope-or-never", v.ScopeOrNever.as_view()),
+    path("t/never-or-scope", v.NeverOrScope.as_view()),
+    path("t/scope-and-never", v.ScopeAndNever.as_view()),
+    path("t/not-scope", v.NotScope.as_view()),
+    path("t/authenticated-and-scope", v.AuthenticatedAndScope.as_view()),
+    path("t/function", v.function_view),
+    path("t/function-authenticated", v.function_authenticated),
+    path("t/plain-alternatives", v.plain_alternatives),
+    path("t/plain-class", v.PlainClassView.as_view()),
 ]

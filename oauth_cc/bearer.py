@@ -22,6 +22,7 @@ from .settings import oauth_cc_settings
 
 # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_SCHEME = re.compile(r"(\S*)(\s*)(.*)", re.DOTALL)
 _FORM = "application/x-www-form-urlencoded"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Bodies larger than this are not searched for an ``access_token`` parameter.
@@ -34,10 +35,12 @@ def _from_header(request: HttpRequest) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION")
     if header is None:
         return None
-    scheme, _, rest = header.partition(" ")
+    scheme, separator, rest = _SCHEME.match(header).groups()
     if scheme.lower() != "bearer":
         return None  # another scheme (Basic, ...): not our credentials (BEARER-08)
-    token = rest.lstrip(" ")
+    if separator.strip(" "):  # RFC 6750 §2.1: 1*SP, not a tab or another space character
+        raise BearerInvalidRequest("The Authorization header is malformed.")
+    token = rest
     if not token:
         raise BearerInvalidRequest("The Bearer credentials are missing.")
     if len(token) > int(oauth_cc_settings.MAX_ACCESS_TOKEN_LENGTH):

@@ -291,17 +291,19 @@ def verify(raw: str) -> AccessToken:
 
 
 def _verify_uncached(raw: str, now: float) -> AccessToken:
-    if raw.count(".") != 2:
-        raise InvalidToken("The access token is malformed.")  # not a JWS (or a JWE)
+    # Three segments of unpadded base64url (RFC 7515 §2): not a JWE, and no padded copies of
+    # a token that would verify as the same token under another string.
+    if raw.count(".") != 2 or "=" in raw:
+        raise InvalidToken("The access token is malformed.")
     try:
         header = jwt.get_unverified_header(raw)
-    except jwt.DecodeError:
+    except jwt.InvalidTokenError:  # malformed, non-string kid, unsupported crit...
         raise InvalidToken("The access token is malformed.") from None
     typ = header.get("typ")
     if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
         raise InvalidToken("The token is not a JWT access token.")
     algorithm = header.get("alg")
-    if algorithm not in accepted_algorithms():
+    if not isinstance(algorithm, str) or algorithm not in accepted_algorithms():
         raise InvalidToken("The token's algorithm is not accepted.")
     if "crit" in header:
         raise InvalidToken("The token uses a critical extension this server does not know.")
@@ -323,13 +325,10 @@ def _verify_uncached(raw: str, now: float) -> AccessToken:
             algorithms=[key.algorithm],
             audience=expected_audience(),
             issuer=expected_issuer(),
-            leeway=float(oauth_cc_settings.CLOCK_LEEWAY),
-            options={"require": REQUIRED_CLAIMS, "verify_signature": True},
+            # Times are checked below against oauth_cc.clock, the project's one clock.
+            options={"require": REQUIRED_CLAIMS, "verify_signature": True,
+                     "verify_exp": False, "verify_nbf": False, "verify_iat": False},
         )
-    except jwt.ExpiredSignatureError:
-        raise InvalidToken("The access token has expired.") from None
-    except jwt.ImmatureSignatureError:
-        raise InvalidToken("The access token is not valid yet.") from None
     except jwt.InvalidAudienceError:
         raise InvalidToken("The access token is not meant for this resource.") from None
     except jwt.InvalidIssuerError:
@@ -338,7 +337,33 @@ def _verify_uncached(raw: str, now: float) -> AccessToken:
         raise InvalidToken("The access token lacks a required claim.") from None
     except jwt.InvalidTokenError:
         raise InvalidToken("The access token is invalid.") from None
+    _check_times(claims, now)
     return _access_token(claims, kid)
+
+
+def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    # RFC 7519 §2 NumericDate: a JSON number (not a string, not a boolean), within reason.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            0 <= value < 1e11):
+        raise InvalidToken("The access token has a malformed claim.")
+    return float(value)
+
+
+def _check_times(claims: dict[str, Any], now: float) -> None:
+    """RSV-06: now < exp, now >= nbf, iat not in the future, each with CLOCK_LEEWAY."""
+    leeway = float(oauth_cc_settings.CLOCK_LEEWAY)
+    exp = _numeric_date(claims, "exp")
+    nbf = _numeric_date(claims, "nbf")
+    iat = _numeric_date(claims, "iat")
+    if exp is None or now >= exp + leeway:
+        raise InvalidToken("The access token has expired.")
+    if nbf is not None and now < nbf - leeway:
+        raise InvalidToken("The access token is not valid yet.")
+    if iat is not None and iat > now + leeway:
+        raise InvalidToken("The access token was issued in the future.")
 
 
 def _access_token(claims: dict[str, Any], kid: str) -> AccessToken:

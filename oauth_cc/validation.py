@@ -93,6 +93,10 @@ class KeySource:
     def get(self, kid: str) -> VerificationKey | None:
         now = clock.timestamp()
         keys = self._keys
+        if keys is None and now - self._last_load < self._min_refresh():
+            # The last load failed and no keys were ever loaded: do not retry on every
+            # request, at most every min_refresh seconds.
+            raise KeySourceUnavailable("keys not loaded; retrying later")
         if keys is None or now >= self._expires:
             keys = self._load(now, force=keys is None)
         found = keys.get(kid)
@@ -310,6 +314,11 @@ def _verify_uncached(raw: str, now: float) -> AccessToken:
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise InvalidToken("The token names no key.")
+    issuer, audience = expected_issuer(), expected_audience()
+    if not issuer or not audience:  # fail closed: PyJWT would skip a check given None
+        logger.error("set OAUTH_CC['TRUSTED_ISSUER'] and OAUTH_CC['RESOURCE_AUDIENCE'] (or "
+                     "ISSUER and DEFAULT_AUDIENCE): no token can be accepted without them")
+        raise InvalidToken("The token cannot be verified right now.")
     try:
         key = key_source().get(kid)
     except KeySourceUnavailable:
@@ -323,8 +332,8 @@ def _verify_uncached(raw: str, now: float) -> AccessToken:
             raw,
             key=key.key,
             algorithms=[key.algorithm],
-            audience=expected_audience(),
-            issuer=expected_issuer(),
+            audience=audience,
+            issuer=issuer,
             # Times are checked below against oauth_cc.clock, the project's one clock.
             options={"require": REQUIRED_CLAIMS, "verify_signature": True,
                      "verify_exp": False, "verify_nbf": False, "verify_iat": False},

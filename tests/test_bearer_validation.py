@@ -187,6 +187,7 @@ def real_kid() -> str:
 @pytest.mark.parametrize("url", [WHOAMI, STATS, ITEMS, PLAIN])
 def test_forged_token_with_good_claims_is_accepted_RSV_05(client, url):
     # RSV-05: RS256 from the allow-list, key chosen by kid. Baseline for the refusals below.
+    # RSV-05
     response = client.get(url, **bearer(read_token()))
     assert response.status_code == 200, response.content
     assert "WWW-Authenticate" not in response
@@ -195,6 +196,7 @@ def test_forged_token_with_good_claims_is_accepted_RSV_05(client, url):
 @pytest.mark.parametrize("url", VIEWS)
 def test_token_from_the_token_endpoint_is_accepted_RSV_03_RSV_04(client, make_client, url):
     # JWT-02, JWT-03, RSV-01..06: a token the AS issues passes every RS check.
+    # RSV-03, RSV-04
     c, secret = make_client(scope=f"{READ} {WRITE}", default_scope=READ)
     token = get_token(client, c, secret, scope=READ)
     assert_accepted(client.get(url, **bearer(token)), client_id=c.client_id)
@@ -202,6 +204,7 @@ def test_token_from_the_token_endpoint_is_accepted_RSV_03_RSV_04(client, make_cl
 
 def test_es256_key_is_accepted_RSV_05(client):
     # RSV-05: every alg of the allow-list works with its own key.
+    # RSV-05
     install_key("ES256")
     token = forge(valid_claims(scope=READ), algorithm="ES256")
     for url in VIEWS:
@@ -213,6 +216,7 @@ def test_es256_key_is_accepted_RSV_05(client):
 @pytest.mark.parametrize("url", [WHOAMI, STATS, ITEMS, PLAIN])
 def test_no_credentials_bare_challenge_BEARER_08_X_05(client, url):
     # BEARER-08, BEARER-05, GEN-09, X-05
+    # BEARER-08, X-05
     body = assert_refused(client.get(url), 401)
     assert body == {"detail": "Authentication credentials were not provided."}
 
@@ -226,6 +230,7 @@ def test_no_credentials_bare_challenge_BEARER_08_X_05(client, url):
 ])
 def test_other_scheme_is_no_credentials_BEARER_08(client, url, authorization):
     # BEARER-08: an unsupported scheme gets the bare challenge, no error details.
+    # BEARER-08
     assert_refused(client.get(url, HTTP_AUTHORIZATION=authorization), 401)
 
 
@@ -235,12 +240,14 @@ def test_other_scheme_is_no_credentials_BEARER_08(client, url, authorization):
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
 def test_scheme_is_case_insensitive_BEARER_01(client, url, scheme):
     # BEARER-01: 9110 §11.1, the auth-scheme is case-insensitive.
+    # BEARER-01
     assert_accepted(client.get(url, HTTP_AUTHORIZATION=f"{scheme} {read_token()}"))
 
 
 @pytest.mark.parametrize("url", VIEWS)
 def test_several_spaces_after_scheme_BEARER_01(client, url):
     # BEARER-01: credentials = "Bearer" 1*SP b64token
+    # BEARER-01
     assert_accepted(client.get(url, HTTP_AUTHORIZATION=f"Bearer    {read_token()}"))
 
 
@@ -260,12 +267,14 @@ def test_several_spaces_after_scheme_BEARER_01(client, url):
 ], ids=repr)
 def test_malformed_header_is_invalid_request_BEARER_09(client, url, authorization):
     # BEARER-01, BEARER-09: not exactly "Bearer" 1*SP b64token -> 400 invalid_request.
+    # BEARER-09
     assert_invalid_request(client.get(url, HTTP_AUTHORIZATION=authorization))
 
 
 @pytest.mark.parametrize("url", VIEWS)
 def test_two_authorization_headers_joined_BEARER_04(client, url):
     # BEARER-04: two Authorization headers, as the server joins them, are ambiguous.
+    # BEARER-04
     joined = f"Bearer {read_token()}, Bearer {read_token()}"
     assert_invalid_request(client.get(url, HTTP_AUTHORIZATION=joined))
 
@@ -273,6 +282,7 @@ def test_two_authorization_headers_joined_BEARER_04(client, url):
 @pytest.mark.parametrize("url", VIEWS)
 def test_trailing_garbage_after_a_good_token_BEARER_09(client, url):
     # BEARER-09: a good token followed by a second credential or junk is malformed.
+    # BEARER-09
     assert_invalid_request(client.get(url, HTTP_AUTHORIZATION=f"Bearer {read_token()} x"))
     assert_invalid_request(client.get(url, HTTP_AUTHORIZATION=f"Bearer {read_token()},"))
 
@@ -282,12 +292,14 @@ def test_trailing_garbage_after_a_good_token_BEARER_09(client, url):
 @pytest.mark.parametrize("url", VIEWS)
 def test_query_token_alone_is_no_credentials_BEARER_03(client, url):
     # BEARER-03 DEC: query tokens are off, so a (valid) query token is no credentials at all.
+    # BEARER-03
     assert_refused(client.get(url, {"access_token": read_token()}), 401)
 
 
 @pytest.mark.parametrize("url", VIEWS)
 def test_header_and_query_token_is_invalid_request_BEARER_04(client, url):
     # BEARER-04: header + query -> 400, even when both are the same good token.
+    # BEARER-04
     token = read_token()
     assert_invalid_request(client.get(url, {"access_token": token}, **bearer(token)))
     assert_invalid_request(client.get(url, {"access_token": "x"}, **bearer(read_token())))
@@ -296,6 +308,7 @@ def test_header_and_query_token_is_invalid_request_BEARER_04(client, url):
 @pytest.mark.parametrize("url", POST_VIEWS)
 def test_header_and_body_token_is_invalid_request_BEARER_04(client, url):
     # BEARER-04: header + form body -> 400 (body tokens off: still ambiguous).
+    # BEARER-04
     token = forge(valid_claims(scope=f"{READ} {WRITE}"))
     data = {"access_token": token, "name": "bolt", "quantity": "1"}
     assert_invalid_request(form_post(client, url, data, **bearer(token)))
@@ -305,6 +318,7 @@ def test_header_and_body_token_is_invalid_request_BEARER_04(client, url):
 @pytest.mark.parametrize("url", POST_VIEWS)
 def test_header_and_body_token_with_body_tokens_on_BEARER_04(client, url, form_body_tokens):
     # BEARER-04 with ACCEPT_FORM_BODY_TOKEN on.
+    # BEARER-04
     token = forge(valid_claims(scope=f"{READ} {WRITE}"))
     data = {"access_token": token, "name": "bolt", "quantity": "1"}
     assert_invalid_request(form_post(client, url, data, **bearer(token)))
@@ -314,6 +328,7 @@ def test_header_and_body_token_with_body_tokens_on_BEARER_04(client, url, form_b
 @pytest.mark.parametrize("url", POST_VIEWS)
 def test_body_and_query_token_is_invalid_request_BEARER_04(client, url):
     # BEARER-04: body + query -> 400.
+    # BEARER-04
     token = forge(valid_claims(scope=f"{READ} {WRITE}"))
     response = form_post(client, f"{url}?access_token={token}", {"access_token": token})
     assert_invalid_request(response)
@@ -322,6 +337,7 @@ def test_body_and_query_token_is_invalid_request_BEARER_04(client, url):
 @pytest.mark.parametrize("url", POST_VIEWS)
 def test_body_token_alone_is_no_credentials_by_default_BEARER_02(client, url):
     # BEARER-02 DEC: body tokens are off by default, so the request has no credentials.
+    # BEARER-02
     token = forge(valid_claims(scope=f"{READ} {WRITE}"))
     assert_refused(form_post(client, url, {"access_token": token, "name": "bolt",
                                            "quantity": "1"}), 401)
@@ -330,6 +346,7 @@ def test_body_token_alone_is_no_credentials_by_default_BEARER_02(client, url):
 
 def test_body_token_accepted_on_post_when_enabled_BEARER_02(client, form_body_tokens):
     # BEARER-02 MAY: form-encoded POST body, setting on.
+    # BEARER-02
     assert_accepted(form_post(client, PLAIN, {"access_token": read_token()}))
     token = forge(valid_claims(scope=WRITE))
     response = form_post(client, ITEMS, {"access_token": token, "name": "bolt",
@@ -342,6 +359,7 @@ def test_body_token_accepted_on_post_when_enabled_BEARER_02(client, form_body_to
 def test_body_token_with_charset_parameter_accepted_BEARER_02(client, form_body_tokens):
     # BEARER-02: the media type is application/x-www-form-urlencoded; a charset parameter is
     # not another media type.
+    # BEARER-02
     response = client.generic("POST", PLAIN, urlencode({"access_token": read_token()}),
                               content_type=f"{FORM}; charset=utf-8")
     assert_accepted(response)
@@ -350,6 +368,7 @@ def test_body_token_with_charset_parameter_accepted_BEARER_02(client, form_body_
 @pytest.mark.parametrize("url", VIEWS)
 def test_body_token_never_on_get_BEARER_02(client, url, form_body_tokens):
     # BEARER-02: "the method has body semantics (never GET)".
+    # BEARER-02
     response = client.generic("GET", url, urlencode({"access_token": read_token()}),
                               content_type=FORM)
     assert_refused(response, 401)
@@ -358,12 +377,14 @@ def test_body_token_never_on_get_BEARER_02(client, url, form_body_tokens):
 @pytest.mark.parametrize("url", POST_VIEWS)
 def test_multipart_body_token_is_no_credentials_BEARER_02(client, url, form_body_tokens):
     # BEARER-02: only a form-urlencoded single-part body may carry the token.
+    # BEARER-02
     response = client.post(url, {"access_token": forge(valid_claims(scope=f"{READ} {WRITE}"))})
     assert_refused(response, 401)
 
 
 def test_bad_body_tokens_when_enabled_BEARER_09(client, form_body_tokens):
     # BEARER-09: a malformed body token is invalid_request; a bad JWT is invalid_token.
+    # BEARER-09
     assert_invalid_request(form_post(client, PLAIN, {"access_token": "a b"}))
     assert_invalid_request(form_post(client, PLAIN, {"access_token": ""}))
     assert_invalid_token(form_post(client, PLAIN, {"access_token": "garbage"}))
@@ -399,12 +420,14 @@ def _malformed_tokens() -> dict[str, str]:
 ])
 def test_malformed_token_is_invalid_token_BEARER_09(client, url, name):
     # BEARER-09, X-08: a malformed token -> 401 invalid_token.
+    # BEARER-09
     assert_invalid_token(client.get(url, **bearer(_malformed_tokens()[name])))
 
 
 @pytest.mark.parametrize("url", VIEWS)
 def test_oversized_signed_token_is_invalid_token_BEARER_09(client, url):
     # BEARER-09: over MAX_ACCESS_TOKEN_LENGTH (8192) even when the signature is good.
+    # BEARER-09
     token = read_token(padding="x" * 8200)
     assert len(token) > 8192
     assert_invalid_token(client.get(url, **bearer(token)))
@@ -413,6 +436,7 @@ def test_oversized_signed_token_is_invalid_token_BEARER_09(client, url):
 @pytest.mark.parametrize("url", VIEWS)
 def test_altered_payload_is_invalid_token_RSV_05(client, url):
     # RSV-05, GEN-06: a token cannot be altered (scope widened, signature kept).
+    # RSV-05
     header, _, signature = forge(valid_claims(scope="other")).split(".")
     payload = b64url(json.dumps(valid_claims(scope=READ)).encode())
     assert_invalid_token(client.get(url, **bearer(f"{header}.{payload}.{signature}")))
@@ -423,6 +447,7 @@ def test_altered_payload_is_invalid_token_RSV_05(client, url):
 @pytest.mark.parametrize("url", VIEWS)
 def test_alg_none_is_refused_RSV_05(client, url):
     # RSV-05: never alg none, even with a real kid and good claims.
+    # RSV-05
     header = {"alg": "none", "typ": "at+jwt", "kid": real_kid()}
     token = compact(header, valid_claims(scope=READ))
     assert_invalid_token(client.get(url, **bearer(token)))
@@ -436,6 +461,7 @@ def test_alg_none_is_refused_RSV_05(client, url):
 @pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
 def test_hmac_with_the_public_key_is_refused_RSV_05(client, url, alg):
     # RSV-05: alg confusion, the published RSA public key (from the JWKS) as the HMAC secret.
+    # RSV-05
     jwk = next(k for k in client.get(JWKS_URL, secure=True).json()["keys"]
                if k["kid"] == real_kid())
     pem = jwt.PyJWK(jwk).key.public_bytes(serialization.Encoding.PEM,
@@ -451,6 +477,7 @@ def test_hmac_with_the_public_key_is_refused_RSV_05(client, url, alg):
 @pytest.mark.parametrize("alg", ["RS512", "RS384", "PS512"])
 def test_alg_outside_the_allow_list_is_refused_RSV_05(client, url, alg):
     # RSV-05: alg allow-list (RS256, PS256, ES256, EdDSA), here with the published RSA key.
+    # RSV-05
     token = jwt.encode(valid_claims(scope=READ), keys_private(), algorithm=alg,
                        headers={"typ": "at+jwt", "kid": real_kid()})
     assert_invalid_token(client.get(url, **bearer(token)))
@@ -459,6 +486,7 @@ def test_alg_outside_the_allow_list_is_refused_RSV_05(client, url, alg):
 @pytest.mark.parametrize("url", VIEWS)
 def test_key_used_with_another_allowed_alg_is_refused_RSV_05(client, url):
     # RSV-05: the key chosen by kid is used with its one alg (RS256), not PS256.
+    # RSV-05
     token = jwt.encode(valid_claims(scope=READ), keys_private(), algorithm="PS256",
                        headers={"typ": "at+jwt", "kid": real_kid()})
     assert_invalid_token(client.get(url, **bearer(token)))
@@ -467,6 +495,7 @@ def test_key_used_with_another_allowed_alg_is_refused_RSV_05(client, url):
 @pytest.mark.parametrize("url", VIEWS)
 def test_hand_built_token_is_accepted_RSV_05(client, url):
     # Baseline for the hand-built refusals below: the same construction with a good header.
+    # RSV-05
     header = {"alg": "RS256", "typ": "at+jwt", "kid": real_kid()}
     assert_accepted(client.get(url, **bearer(compact(header, valid_claims(scope=READ),
                                                      rs256))))
@@ -476,6 +505,7 @@ def test_hand_built_token_is_accepted_RSV_05(client, url):
 @pytest.mark.parametrize("kid", ["unknown-kid", None, ""], ids=["unknown", "absent", "empty"])
 def test_unknown_or_missing_kid_is_refused_RSV_05(client, url, kid):
     # RSV-05: the key is chosen by kid; no match, no key.
+    # RSV-05
     token = forge(valid_claims(scope=READ), header={"kid": kid})
     if kid is None:
         assert "kid" not in jwt.get_unverified_header(token)
@@ -485,6 +515,7 @@ def test_unknown_or_missing_kid_is_refused_RSV_05(client, url, kid):
 @pytest.mark.parametrize("url", VIEWS)
 def test_token_signed_by_an_unpublished_key_is_refused_RSV_05(client, url):
     # RSV-05: a fresh key claiming the published key's kid; and with its own kid.
+    # RSV-05
     fresh = keys.generate_private_key("RS256")
     token = forge(valid_claims(scope=READ), key=fresh, header={"kid": real_kid()})
     assert_invalid_token(client.get(url, **bearer(token)))
@@ -497,6 +528,7 @@ def test_token_signed_by_an_unpublished_key_is_refused_RSV_05(client, url):
 @pytest.mark.parametrize("crit", [["exp"], ["urn:example:unknown"]])
 def test_crit_header_is_refused_RSV_05(client, url, crit):
     # RSV-05: an unknown crit entry means refusal (7515 §4.1.11).
+    # RSV-05
     header = {"alg": "RS256", "typ": "at+jwt", "kid": real_kid(), "crit": crit}
     if crit[0] != "exp":
         header[crit[0]] = True
@@ -508,6 +540,7 @@ def test_crit_header_is_refused_RSV_05(client, url, crit):
 @pytest.mark.parametrize("kid", [123, ["x"], {"k": "v"}], ids=["int", "list", "object"])
 def test_non_string_kid_is_refused_RSV_05(client, url, kid):
     # RSV-05, RSV-09: kid is untrusted input; a malformed one is invalid_token, never a 500.
+    # RSV-05
     header = {"alg": "RS256", "typ": "at+jwt", "kid": kid}
     token = compact(header, valid_claims(scope=READ), rs256)
     assert_invalid_token(client.get(url, **bearer(token)))
@@ -517,6 +550,7 @@ def test_non_string_kid_is_refused_RSV_05(client, url, kid):
 @pytest.mark.parametrize("alg", [["RS256"], {"RS256": 1}], ids=["list", "object"])
 def test_non_string_alg_is_refused_RSV_05(client, url, alg):
     # RSV-05: the alg comes from the allow-list; anything else is invalid_token.
+    # RSV-05
     header = {"alg": alg, "typ": "at+jwt", "kid": real_kid()}
     token = compact(header, valid_claims(scope=READ), rs256)
     assert_invalid_token(client.get(url, **bearer(token)))
@@ -530,6 +564,7 @@ def test_non_string_alg_is_refused_RSV_05(client, url, alg):
                          ids=repr)
 def test_wrong_typ_is_refused_RSV_01(client, url, typ):
     # RSV-01: missing, JWT or any other value is refused.
+    # RSV-01
     header = {"alg": "RS256", "kid": real_kid()}
     if typ is not None:
         header["typ"] = typ
@@ -542,6 +577,7 @@ def test_wrong_typ_is_refused_RSV_01(client, url, typ):
                                  "Application/AT+JWT"])
 def test_at_jwt_typ_compared_case_insensitively_RSV_01_X_09(client, url, typ):
     # RSV-01, X-09: at+jwt or application/at+jwt, compared case-insensitively.
+    # RSV-01, X-09
     assert_accepted(client.get(url, **bearer(forge(valid_claims(scope=READ),
                                                    header={"typ": typ}))))
 
@@ -561,6 +597,7 @@ def test_at_jwt_typ_compared_case_insensitively_RSV_01_X_09(client, url, typ):
 ], ids=repr)
 def test_issuer_compared_exactly_RSV_03(client, url, iss):
     # RSV-03: code point by code point; no trailing-slash, case or substring leniency.
+    # RSV-03
     assert_invalid_token(client.get(url, **bearer(read_token(iss=iss))))
 
 
@@ -568,6 +605,7 @@ def test_issuer_compared_exactly_RSV_03(client, url, iss):
 @pytest.mark.parametrize("iss", [["https://as.example.test"], 1], ids=["array", "number"])
 def test_non_string_issuer_is_refused_RSV_03(client, url, iss):
     # RSV-03: iss is a string; never a 500.
+    # RSV-03
     token = signed(valid_claims(scope=READ, iss=iss))
     assert_invalid_token(client.get(url, **bearer(token)))
 
@@ -586,6 +624,7 @@ def test_non_string_issuer_is_refused_RSV_03(client, url, iss):
 ], ids=repr)
 def test_audience_without_this_api_is_refused_RSV_04(client, url, aud):
     # RSV-04, BCP-02: aud must contain this RS's identifier.
+    # RSV-04
     assert_invalid_token(client.get(url, **bearer(read_token(aud=aud))))
 
 
@@ -594,6 +633,7 @@ def test_audience_without_this_api_is_refused_RSV_04(client, url, aud):
                          ids=["sole", "among others"])
 def test_audience_array_containing_this_api_is_accepted_RSV_04(client, url, aud):
     # RSV-04: aud may be an array.
+    # RSV-04
     assert_accepted(client.get(url, **bearer(read_token(aud=aud))))
 
 
@@ -602,6 +642,7 @@ def test_audience_array_containing_this_api_is_accepted_RSV_04(client, url, aud)
 @pytest.mark.parametrize("url", VIEWS)
 def test_expired_token_is_refused_RSV_06(client, url):
     # RSV-06: now < exp, leeway 30 s; an hour ago and two minutes ago are both too old.
+    # RSV-06
     now = int(time.time())
     for exp in (now - 3600, now - 120):
         token = read_token(exp=exp, iat=exp - 600)
@@ -611,6 +652,7 @@ def test_expired_token_is_refused_RSV_06(client, url):
 @pytest.mark.parametrize("url", VIEWS)
 def test_exp_within_leeway_is_accepted_RSV_06(client, url):
     # RSV-06: a few seconds of clock skew are tolerated (CLOCK_LEEWAY 30 s).
+    # RSV-06
     now = int(time.time())
     assert_accepted(client.get(url, **bearer(read_token(exp=now - 5, iat=now - 600))))
 
@@ -618,6 +660,7 @@ def test_exp_within_leeway_is_accepted_RSV_06(client, url):
 @pytest.mark.parametrize("url", VIEWS)
 def test_nbf_in_the_future_is_refused_RSV_06(client, url):
     # RSV-06: if nbf is present, now >= nbf (beyond the leeway).
+    # RSV-06
     now = int(time.time())
     assert_invalid_token(client.get(url, **bearer(read_token(nbf=now + 600))))
     assert_accepted(client.get(url, **bearer(read_token(nbf=now - 60))))
@@ -626,6 +669,7 @@ def test_nbf_in_the_future_is_refused_RSV_06(client, url):
 @pytest.mark.parametrize("url", VIEWS)
 def test_iat_far_in_the_future_is_refused_RSV_06(client, url):
     # RSV-06 / JWT-03: a token issued an hour from now is not valid yet.
+    # RSV-06
     now = int(time.time())
     assert_invalid_token(client.get(url, **bearer(read_token(iat=now + 3600,
                                                              exp=now + 4200))))
@@ -635,6 +679,7 @@ def test_iat_far_in_the_future_is_refused_RSV_06(client, url):
 @pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
 def test_non_numeric_time_claim_is_refused_RSV_06(client, url, name):
     # RSV-06, JWT-03: times are NumericDate; a non-number is invalid_token.
+    # RSV-06
     assert_invalid_token(client.get(url, **bearer(read_token(**{name: "soon"}))))
 
 
@@ -643,6 +688,7 @@ def test_non_numeric_time_claim_is_refused_RSV_06(client, url, name):
 def test_malformed_exp_is_invalid_token_not_500_RSV_06(client, url, exp):
     # RSV-06, JWT-03: exp is a NumericDate; anything else is invalid_token (even when signed
     # by the trusted key), never a 500.
+    # RSV-06
     assert_invalid_token(client.get(url, **bearer(read_token(exp=exp))))
 
 
@@ -652,6 +698,7 @@ def test_malformed_exp_is_invalid_token_not_500_RSV_06(client, url, exp):
 @pytest.mark.parametrize("claim", ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"])
 def test_missing_required_claim_is_refused_RSV_06(client, url, claim):
     # RSV-06 REC, JWT-03: every JWT-03 claim is required.
+    # RSV-06
     claims = valid_claims(scope=READ)
     del claims[claim]
     assert_invalid_token(client.get(url, **bearer(forge(claims))))
@@ -663,6 +710,7 @@ def test_missing_required_claim_is_refused_RSV_06(client, url, claim):
 ], ids=repr)
 def test_malformed_claim_is_refused_JWT_03(client, url, overrides):
     # JWT-03, SCOPE-06: string claims are strings; scope is one space-delimited string.
+    # JWT-03
     assert_invalid_token(client.get(url, **bearer(read_token(**overrides))))
 
 
@@ -673,12 +721,14 @@ def test_malformed_claim_is_refused_JWT_03(client, url, overrides):
                                    "inventory"], ids=repr)
 def test_insufficient_scope_is_403_with_challenge_BEARER_05_RSV_07(client, url, scope):
     # BEARER-05, BEARER-09, RSV-07, GEN-08 (scopes are case-sensitive).
+    # BEARER-05, RSV-07
     token = forge(valid_claims(scope=scope))
     assert_refused(client.get(url, **bearer(token)), 403, "insufficient_scope", scope=READ)
 
 
 def test_insufficient_scope_names_the_action_scope_BEARER_09(client):
     # BEARER-09: scope="..." names what the action needs (create needs inventory:write).
+    # BEARER-09
     response = form_post(client, ITEMS, {"name": "bolt", "quantity": "1"},
                          **bearer(read_token()))
     assert_refused(response, 403, "insufficient_scope", scope=WRITE)
@@ -689,6 +739,7 @@ def test_insufficient_scope_names_the_action_scope_BEARER_09(client):
 
 def test_no_token_in_any_log_record_BEARER_10(client, caplog, form_body_tokens):
     # BEARER-10: tokens are never written in clear to logs (9700 §4.9.3).
+    # BEARER-10
     caplog.set_level(logging.DEBUG)
     for name in list(logging.root.manager.loggerDict):
         caplog.set_level(logging.DEBUG, logger=name)
@@ -731,6 +782,7 @@ def test_no_token_in_any_log_record_BEARER_10(client, caplog, form_body_tokens):
 @pytest.mark.parametrize("url", VIEWS)
 def test_padded_copy_of_a_token_is_refused_RSV_05(client, url):
     # RSV-05: JWS compact segments are unpadded base64url; a padded copy is not the token.
+    # RSV-05
     token = read_token()
     assert client.get(url, **bearer(token)).status_code == 200
     assert_invalid_token(client.get(url, **bearer(token + "==")))
@@ -739,6 +791,7 @@ def test_padded_copy_of_a_token_is_refused_RSV_05(client, url):
 @pytest.mark.parametrize("url", VIEWS)
 def test_tab_after_scheme_is_malformed_BEARER_01(client, url):
     # BEARER-01: credentials = "Bearer" 1*SP b64token; a tab is not SP.
+    # BEARER-01
     response = client.get(url, HTTP_AUTHORIZATION="Bearer\t" + read_token())
     assert response.status_code == 400
     assert 'error="invalid_request"' in response["WWW-Authenticate"]

@@ -75,6 +75,7 @@ def test_demo_api_401_with_a_bad_token_BEARER_09(client, token_for):
 
 
 def test_demo_api_403_missing_scope_BEARER_05(client, token_for):
+    # BEARER-05
     """A read-only token cannot create an item: 403 naming the scope needed."""
     response = client.post(ITEMS, {"name": "nut", "quantity": 1}, **bearer(token_for(READ)))
     assert_insufficient(response, WRITE)
@@ -82,6 +83,7 @@ def test_demo_api_403_missing_scope_BEARER_05(client, token_for):
 
 
 def test_demo_viewset_per_action_scopes_RSV_07(client, token_for):
+    # RSV-07
     writer = token_for(f"{READ} {WRITE}")
     created = client.post(ITEMS, {"name": "nut", "quantity": 7}, **bearer(writer))
     assert created.status_code == 201
@@ -153,17 +155,20 @@ def test_access_token_object(rf, token_for, inventory_client):
 # --- required_scopes forms --------------------------------------------------------------------
 
 def test_all_listed_scopes_are_required_RSV_07(client, token_for):
+    # RSV-07
     assert client.get("/t/all-of", **bearer(token_for("a b"))).status_code == 200
     assert_insufficient(client.get("/t/all-of", **bearer(token_for("a"))), "a b")
 
 
 def test_per_method_scopes_RSV_07(client, token_for):
+    # RSV-07
     assert client.get("/t/per-method", **bearer(token_for("a"))).status_code == 200
     assert_insufficient(client.post("/t/per-method", **bearer(token_for("a"))), "b c")
     assert client.post("/t/per-method", **bearer(token_for("b c"))).status_code == 200
 
 
 def test_alternatives_RSV_07(client, token_for):
+    # RSV-07
     assert client.get("/t/alternatives", **bearer(token_for("admin"))).status_code == 200
     assert client.get("/t/alternatives", **bearer(token_for("a b"))).status_code == 200
     assert_insufficient(client.get("/t/alternatives", **bearer(token_for("a"))), "admin")
@@ -226,6 +231,7 @@ def test_composed_without_token_is_401(client, token_for):
 # --- plain Django views ----------------------------------------------------------------------
 
 def test_plain_views_answer_like_drf_BEARER_05_BEARER_08(client, token_for):
+    # BEARER-05, BEARER-08
     assert client.get("/t/plain-alternatives", **bearer(token_for("b"))).status_code == 200
     assert_insufficient(client.get("/t/plain-alternatives", **bearer(token_for("a"))), "admin")
     missing = client.get("/t/plain-alternatives")

@@ -23,6 +23,31 @@ AUDIENCE = "https://api.example.test"
 FORM = "application/x-www-form-urlencoded"
 
 
+class FakeClock:
+    """``oauth_cc.clock.source`` under the test's control."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """``oauth_cc.clock`` starting at the real time, moved only by the test."""
+    import time
+
+    from oauth_cc import clock
+
+    fake = FakeClock(time.time())
+    monkeypatch.setattr(clock, "source", fake)
+    return fake
+
+
 @functools.cache
 def _private_key(algorithm: str) -> Any:
     """Key generation is slow (RSA); tests share one key per algorithm."""

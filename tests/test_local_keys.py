@@ -19,7 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from demo_project.models import Item
-from oauth_cc import clock, keys, validation
+from oauth_cc import keys, validation
 from oauth_cc.models import SigningKey
 from tests.conftest import bearer, forge, get_token, install_key, valid_claims
 
@@ -27,26 +27,6 @@ WHOAMI = "/api/whoami"
 PLAIN_STOCK = "/api/plain/stock"
 READ = "inventory:read"
 KEY_CACHE_SECONDS = 60  # the default
-
-
-class FakeClock:
-    """``oauth_cc.clock.source`` under the test's control."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock(time.time())
-    monkeypatch.setattr(clock, "source", fake)
-    return fake
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from django.core.signals import request_started
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
-from oauth_cc import clock, keys, validation
+from oauth_cc import keys, validation
 from oauth_cc.models import SigningKey
 from tests.conftest import (
     AUDIENCE,
@@ -74,33 +73,11 @@ urlpatterns = [
 
 # --- fixtures ---------------------------------------------------------------------------------
 
-class FakeClock:
-    """``oauth_cc.clock.source`` under the test's control."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture(autouse=True)
 def _fresh_validation_caches() -> Iterator[None]:
     validation.clear_caches()
     yield
     validation.clear_caches()
-
-
-@pytest.fixture
-def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    # Starts now and moves forward by at most a few hundred seconds: every token here stays
-    # valid at this clock and in real time (exp is 600 s or more ahead).
-    fake = FakeClock(time.time())
-    monkeypatch.setattr(clock, "source", fake)
-    return fake
 
 
 @pytest.fixture

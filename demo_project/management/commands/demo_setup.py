@@ -43,7 +43,9 @@ class Command(BaseCommand):
             secret = client.add_secret(label="demo")
             admin_password = self._ensure_admin()
 
-        base = f"http://127.0.0.1:{getattr(settings, 'PORT', 8000)}"
+        port = getattr(settings, "PORT", 8000)
+        base = f"http://127.0.0.1:{port}"
+        verify_prefix = "" if port == 8000 else f"DEMO_PORT={port} "
         self.stdout.write(self.style.SUCCESS("\noauth_cc demo is ready.\n"))
         self.stdout.write(f"  client_id:     {client.client_id}")
         self.stdout.write(f"  client_secret: {secret}   (new on every run; only its hash is kept)")
@@ -70,7 +72,7 @@ class Command(BaseCommand):
             f"  curl -i {base}/api/items/"
             "                                          # 401: no token\n"
             f'  curl -i -H "Authorization: Bearer $TOKEN" {base}/api/whoami\n'
-            '  .venv/bin/python -m demo_project.verify_token "$TOKEN"'
+            f'  {verify_prefix}.venv/bin/python -m demo_project.verify_token "$TOKEN"'
             "    # verify it against the JWKS yourself\n"
         )
         self.stdout.write(

@@ -85,6 +85,9 @@ def extract(request: HttpRequest) -> str | None:
         raise BearerInvalidRequest("The access token was sent more than once.")
     if header_token is not None:
         return header_token
+    if body_tokens:
+        # Keep the token out of Django's error reports if the view reads request.POST.
+        request.sensitive_post_parameters = [PARAMETER]  # type: ignore[attr-defined]
     if body_tokens and oauth_cc_settings.ACCEPT_FORM_BODY_TOKEN:
         token = body_tokens[0]
         if not token or not _B64TOKEN.fullmatch(token):

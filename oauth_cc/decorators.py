@@ -7,29 +7,54 @@
 On success ``request.user`` is a ``ClientPrincipal`` and ``request.oauth_token`` the
 ``AccessToken``. Failures answer as RFC 6750 §3 says: 401 with a bare challenge when there is
 no token, 400 ``invalid_request``, 401 ``invalid_token``, 403 ``insufficient_scope``.
+Protected views are CSRF-exempt: they authenticate by token, never by cookie.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.decorators import classonlymethod
+from django.views.decorators.csrf import csrf_exempt
 
-from .errors import BearerError
+from .errors import BearerError, NoCredentials
 from .principal import ClientPrincipal
-from .resource import AnyOf, authenticate, check_scopes, requirement
+from .resource import AnyOf, authenticate, check_scopes, requirement, unmapped, validate_spec
 
 __all__ = ["AnyOf", "ProtectedResourceMixin", "scopes_required"]
 
+logger = logging.getLogger("oauth_cc.decorators")
 
-def _protect(request: HttpRequest, spec: Any, owner: str) -> HttpResponse | None:
-    alternatives = requirement(spec, method=request.method or "GET", owner=owner)
+
+def _method_not_allowed(spec: Mapping[str, Any]) -> HttpResponse:
+    allowed = sorted(k for k in spec if k.isupper() and k != "*")
+    response = JsonResponse({"error": "invalid_request",
+                             "error_description": "HTTP method not allowed."}, status=405)
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+def _protect(request: HttpRequest, spec: Any, owner: str,
+             handles: Callable[[str], bool] | None) -> HttpResponse | None:
+    """None to go on to the view; otherwise the response that refuses the request."""
+    method = request.method or "GET"
     try:
         token = authenticate(request)
+        alternatives = requirement(spec, method=method, owner=owner)
+        if alternatives is None:
+            if handles is None or method == "OPTIONS":
+                return _method_not_allowed(spec)
+            if not handles(method):
+                return None  # the view's dispatch answers 405
+            raise unmapped(owner, method)
         check_scopes(token, alternatives)
     except BearerError as error:
+        if not isinstance(error, NoCredentials):
+            logger.info("access token refused: %s", error.description)
         return error.to_response()
     request.oauth_token = token  # type: ignore[attr-defined]
     request.user = ClientPrincipal(token)
@@ -39,17 +64,17 @@ def _protect(request: HttpRequest, spec: Any, owner: str) -> HttpResponse | None
 def scopes_required(*scopes: Any) -> Callable[[Callable[..., HttpResponse]],
                                                Callable[..., HttpResponse]]:
     """Require a valid access token with these scopes (all of them; or pass an ``AnyOf`` or
-    a per-method mapping as the single argument)."""
+    a per-method mapping as the single argument; a method without an entry gets 405)."""
     spec = scopes[0] if len(scopes) == 1 and not isinstance(scopes[0], str) else scopes
-    requirement(spec, method="GET", owner="scopes_required()")  # fail at import if malformed
+    validate_spec(spec, "scopes_required()")  # fail at import if malformed
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            refused = _protect(request, spec, view.__qualname__)
+            refused = _protect(request, spec, view.__qualname__, None)
             return refused if refused is not None else view(request, *args, **kwargs)
 
-        return wrapped
+        return csrf_exempt(wrapped)
 
     return decorator
 
@@ -59,8 +84,16 @@ class ProtectedResourceMixin:
 
     required_scopes: Any = None
 
+    @classonlymethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponse]:
+        return csrf_exempt(super().as_view(**initkwargs))  # type: ignore[misc]
+
+    def _handles(self, method: str) -> bool:
+        name = method.lower()
+        return name in self.http_method_names and hasattr(self, name)  # type: ignore[attr-defined]
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        refused = _protect(request, self.required_scopes, type(self).__name__)
+        refused = _protect(request, self.required_scopes, type(self).__name__, self._handles)
         if refused is not None:
             return refused
         return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 
 from . import bearer
 from .errors import InsufficientScope, NoCredentials
@@ -38,18 +39,24 @@ class AnyOf:
         return f"AnyOf({', '.join(repr(sorted(a)) for a in self.alternatives)})"
 
 
-def _scope_set(value: Iterable[str] | str) -> frozenset[str]:
-    names = frozenset([value] if isinstance(value, str) else value)
+def _scope_set(value: Any) -> frozenset[str]:
+    if isinstance(value, str):
+        names = [value]
+    elif isinstance(value, Iterable) and not isinstance(value, Mapping):
+        names = list(value)
+    else:
+        names = []
     if not names or not all(isinstance(n, str) and is_scope_token(n) for n in names):
         raise ImproperlyConfigured(
             f"required_scopes entry {value!r} must be scope names (RFC 6749 §3.3), not empty."
         )
-    return names
+    return frozenset(names)
 
 
 def requirement(spec: Any, *, method: str, action: str | None = None,
-                owner: str = "the view") -> tuple[frozenset[str], ...]:
-    """The alternatives a request must satisfy, from a ``required_scopes`` value."""
+                owner: str = "the view") -> tuple[frozenset[str], ...] | None:
+    """The alternatives a request must satisfy, from a ``required_scopes`` value; None when
+    a mapping has no entry for this action or method (HEAD falls back to GET)."""
     if spec is None:
         raise ImproperlyConfigured(
             f"{owner} is protected by a scope check but declares no required_scopes. Set "
@@ -57,16 +64,16 @@ def requirement(spec: Any, *, method: str, action: str | None = None,
             "token will do)."
         )
     if isinstance(spec, Mapping):
-        for key in (action, method, "*"):
+        for key in (action, method, "GET" if method == "HEAD" else None, "*"):
             if key is not None and key in spec:
                 return requirement(spec[key], method=method, owner=owner)
-        raise ImproperlyConfigured(
-            f"required_scopes of {owner} has no entry for {action or method!r} and no '*'."
-        )
+        return None
     if isinstance(spec, AnyOf):
         return spec.alternatives
     if isinstance(spec, str):
         return (_scope_set(spec),)
+    if not isinstance(spec, Iterable):
+        return (_scope_set(spec),)  # raises ImproperlyConfigured
     items = list(spec)
     if items and all(not isinstance(i, str) for i in items):
         return tuple(_scope_set(i) for i in items)  # a list of sets: alternatives
@@ -82,6 +89,22 @@ def check_scopes(token: AccessToken, alternatives: tuple[frozenset[str], ...]) -
                             scope=canonical(alternatives[0]))
 
 
+def unmapped(owner: str, method: str, action: str | None = None) -> ImproperlyConfigured:
+    return ImproperlyConfigured(
+        f"required_scopes of {owner} has no entry for {action or method!r} and no '*'."
+    )
+
+
+def validate_spec(spec: Any, owner: str) -> None:
+    """Raise ``ImproperlyConfigured`` now for a declaration that can never work."""
+    if isinstance(spec, Mapping):
+        for value in spec.values():
+            requirement(value, method="GET", owner=owner)
+    else:
+        requirement(spec, method="GET", owner=owner)
+
+
+@sensitive_variables()
 def authenticate(request: HttpRequest) -> AccessToken:
     """The verified access token of ``request`` (RFC 6750 §2, RFC 9068 §4).
 

@@ -93,6 +93,7 @@ ScopeOrNever = _composed(HasScope.require("admin") | Never)
 NeverOrScope = _composed(Never | HasScope.require("admin"))
 ScopeAndNever = _composed(HasScope.require("a") & Never)
 NotScope = _composed(~HasScope.require("admin"))
+NotScopeAndNever = _composed(~HasScope.require("admin") & Never)
 AuthenticatedAndScope = _composed(IsAuthenticated & HasScope.require("admin"))
 
 
@@ -122,3 +123,8 @@ class PlainClassView(ProtectedResourceMixin, View):
 
     def post(self, request: HttpRequest) -> JsonResponse:
         return JsonResponse({"client_id": request.oauth_token.client_id})
+
+
+@scopes_required({"GET": "a", "POST": "b"})
+def plain_per_method(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"method": request.method})

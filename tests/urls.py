@@ -18,6 +18,8 @@ urlpatterns = [
     path("t/never-or-scope", v.NeverOrScope.as_view()),
     path("t/scope-and-never", v.ScopeAndNever.as_view()),
     path("t/not-scope", v.NotScope.as_view()),
+    path("t/not-scope-and-never", v.NotScopeAndNever.as_view()),
+    path("t/plain-per-method", v.plain_per_method),
     path("t/authenticated-and-scope", v.AuthenticatedAndScope.as_view()),
     path("t/function", v.function_view),
     path("t/function-authenticated", v.function_authenticated),

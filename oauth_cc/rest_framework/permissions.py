@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from rest_framework import exceptions
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import (
+    NOT,
+    BasePermission,
+    BasePermissionMetaclass,
+    SingleOperandHolder,
+)
 from rest_framework.request import Request
 
 from ..errors import InsufficientScope
-from ..resource import AnyOf, check_scopes, requirement
+from ..resource import AnyOf, check_scopes, requirement, unmapped, validate_spec
 from ..validation import AccessToken
 
 __all__ = ["AnyOf", "HasScope", "InsufficientScopeDenied", "required_scopes"]
@@ -29,7 +35,7 @@ class InsufficientScopeDenied(exceptions.PermissionDenied):
         self.auth_header = error.challenge()
 
 
-def _permission_denied(view: Any, original: Callable[..., Any]) -> Callable[..., Any]:
+def _permission_denied(original: Callable[..., Any]) -> Callable[..., Any]:
     def permission_denied(request: Request, message: Any = None, code: Any = None) -> None:
         failure = getattr(request, FAILURE_ATTRIBUTE, None)
         if failure is not None and request.successful_authenticator is not None:
@@ -39,12 +45,26 @@ def _permission_denied(view: Any, original: Callable[..., Any]) -> Callable[...,
     return permission_denied
 
 
-class HasScope(BasePermission):
+def _handles(view: Any, method: str) -> bool:
+    """Whether the view has a handler for ``method`` (else DRF will answer 405)."""
+    name = method.lower()
+    return name in getattr(view, "http_method_names", ()) and getattr(view, name, None) is not None
+
+
+class _ScopePermissionMetaclass(BasePermissionMetaclass):
+    def __invert__(cls) -> SingleOperandHolder:
+        # Under ~, a failed scope check is what allows the request: do not report it.
+        return SingleOperandHolder(NOT, functools.partial(cls, record_failure=False))
+
+
+class HasScope(BasePermission, metaclass=_ScopePermissionMetaclass):
     """Allow a request whose access token has the scopes the view requires.
 
     The view declares them in ``required_scopes`` (see ``oauth_cc.resource``), or bind them to
     the class: ``permission_classes = [HasScope.require("items:read")]``. A view without a
-    declaration fails with ``ImproperlyConfigured``: never a silent allow.
+    declaration, or a method the view handles without an entry in a mapping, fails with
+    ``ImproperlyConfigured`` (for an authenticated request): never a silent allow. A method
+    the view does not handle is left to DRF's 405.
 
     Composes with DRF's ``&``, ``|`` and ``~``: ``has_permission`` only answers True or False.
     When the view's permissions deny the request and a scope check of this class failed on
@@ -53,31 +73,38 @@ class HasScope(BasePermission):
 
     required_scopes: Any = None
 
+    def __init__(self, record_failure: bool = True) -> None:
+        self.record_failure = record_failure
+
     @classmethod
     def require(cls, *scopes: Any) -> type[HasScope]:
         """A subclass bound to ``scopes``: ``HasScope.require("a", "b")`` needs both;
         ``HasScope.require(AnyOf(...))`` or a mapping works as in ``required_scopes``."""
         spec = scopes[0] if len(scopes) == 1 and not isinstance(scopes[0], str) else scopes
-        requirement(spec, method="GET", owner="HasScope.require()")  # fail early if malformed
+        validate_spec(spec, "HasScope.require()")
         return type("HasScope", (cls,), {"required_scopes": spec})
 
     def has_permission(self, request: Request, view: Any) -> bool:
+        token = request.auth
+        if not isinstance(token, AccessToken):
+            return False  # DRF answers 401 (no credentials) or 403
         spec = self.required_scopes
         if spec is None:
             spec = getattr(view, "required_scopes", None)
-        alternatives = requirement(
-            spec, method=request.method, action=getattr(view, "action", None),
-            owner=type(view).__name__,
-        )
-        token = request.auth
-        if not isinstance(token, AccessToken):
-            return False
+        owner, action = type(view).__name__, getattr(view, "action", None)
+        alternatives = requirement(spec, method=request.method, action=action, owner=owner)
+        if alternatives is None:
+            if not _handles(view, request.method):
+                return True  # nothing runs: DRF answers 405
+            if request.method == "OPTIONS":
+                return False
+            raise unmapped(owner, request.method, action)
         try:
             check_scopes(token, alternatives)
         except InsufficientScope as failure:
-            if getattr(request, FAILURE_ATTRIBUTE, None) is None:
+            if self.record_failure and getattr(request, FAILURE_ATTRIBUTE, None) is None:
                 setattr(request, FAILURE_ATTRIBUTE, failure)
-                view.permission_denied = _permission_denied(view, view.permission_denied)
+                view.permission_denied = _permission_denied(view.permission_denied)
             return False
         return True
 

@@ -1,0 +1,224 @@
+"""Where a resource server finds verification keys (RSV-05, RSV-09, JWKS-06).
+
+- Local mode: the authorization server runs in this project; keys are its published
+  ``SigningKey`` rows, read at most every ``KEY_CACHE_SECONDS``.
+- Remote mode: the JWKS at ``JWKS_URI``, fetched with a timeout, never following a redirect,
+  cached for ``REMOTE_JWKS_CACHE_SECONDS``.
+
+In both, a ``kid`` that is not known triggers a reload, at most every ``min_refresh`` seconds,
+so a flood of made-up ``kid``\\ s cannot hammer the database or the authorization server. A
+failed reload keeps the keys already loaded. This module imports no model at import time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import threading
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+from django.conf import settings
+
+from . import clock
+from .settings import oauth_cc_settings
+
+logger = logging.getLogger("oauth_cc.validation")
+
+#: Never accepted, whatever the settings say (RSV-05).
+FORBIDDEN_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
+
+#: The one algorithm a JWK without ``alg`` is used with, by key type and curve.
+_DEFAULT_ALGORITHM = {("RSA", None): "RS256", ("EC", "P-256"): "ES256",
+                      ("EC", "P-384"): "ES384", ("EC", "P-521"): "ES512",
+                      ("OKP", "Ed25519"): "EdDSA", ("OKP", "Ed448"): "EdDSA"}
+
+MAX_JWKS_BYTES = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationKey:
+    kid: str
+    algorithm: str
+    key: Any
+    source: str  # the JWK it was parsed from, to notice a new key published under an old kid
+
+
+class KeySourceUnavailable(Exception):
+    """The keys cannot be loaded (database or JWKS endpoint unreachable or broken)."""
+
+
+Loader = Callable[[dict[str, VerificationKey]], dict[str, VerificationKey]]
+
+
+class KeySource:
+    """Keys by ``kid``, cached for ``ttl()`` seconds, reloaded early for an unknown ``kid``
+    at most every ``min_refresh()`` seconds. Thread-safe; one load at a time."""
+
+    def __init__(self, loader: Loader, ttl: Callable[[], float],
+                 min_refresh: Callable[[], float]) -> None:
+        self._loader = loader
+        self._ttl = ttl
+        self._min_refresh = min_refresh
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        self._keys: dict[str, VerificationKey] | None = None
+        self._expires = 0.0
+        self._last_attempt = float("-inf")
+        self._failed = False
+
+    def get(self, kid: str) -> VerificationKey | None:
+        """The key named ``kid``, or None. Raises ``KeySourceUnavailable`` when no keys could
+        ever be loaded."""
+        now = clock.timestamp()
+        keys = self._keys
+        if keys is None or now >= self._expires:
+            keys = self._reload(now, unknown_kid=False)
+        found = keys.get(kid)
+        if found is None and now - self._last_attempt >= self._min_refresh():
+            found = self._reload(now, unknown_kid=True).get(kid)
+        return found
+
+    def _reload(self, now: float, *, unknown_kid: bool) -> dict[str, VerificationKey]:
+        with self._lock:
+            recent = now - self._last_attempt < self._min_refresh()
+            if self._keys is not None:
+                # Another thread may have reloaded while this one waited for the lock.
+                if (unknown_kid and recent) or (not unknown_kid and now < self._expires):
+                    return self._keys
+            elif self._failed and recent:
+                raise KeySourceUnavailable("the last load failed; retrying later")
+            self._last_attempt = now
+            try:
+                keys = self._loader(self._keys or {})
+            except KeySourceUnavailable:
+                self._failed = True
+                if self._keys is None:
+                    raise
+                self._expires = now + self._min_refresh()  # keep the keys we have
+                return self._keys
+            self._keys, self._expires, self._failed = keys, now + self._ttl(), False
+            return keys
+
+
+def accepted_algorithms() -> frozenset[str]:
+    return oauth_cc_settings.derived(
+        "accepted_algorithms",
+        lambda: frozenset(oauth_cc_settings.ACCEPTED_ALGORITHMS) - FORBIDDEN_ALGORITHMS,
+    )
+
+
+def parse_jwk(jwk: Mapping[str, Any], previous: dict[str, VerificationKey]
+              ) -> VerificationKey | None:
+    """A usable signing key from a JWK, or None to skip it (JWKS-05, JWKS-06)."""
+    kid = jwk.get("kid")
+    if not isinstance(kid, str) or not kid or jwk.get("use", "sig") != "sig":
+        return None
+    algorithm = jwk.get("alg") or _DEFAULT_ALGORITHM.get(
+        (jwk.get("kty"), jwk.get("crv") if jwk.get("kty") != "RSA" else None))
+    if algorithm not in accepted_algorithms():
+        return None
+    source = json.dumps(jwk, sort_keys=True, default=str)
+    known = previous.get(kid)
+    if known is not None and known.source == source:
+        return known  # unchanged: no parsing
+    try:
+        parsed = jwt.PyJWK(dict(jwk), algorithm=algorithm)
+    except Exception:  # any malformed key is skipped, never a failure of the whole set
+        logger.warning("skipping an unusable key in the JWKS (kid=%.64r)", kid)
+        return None
+    if parsed.key_type == "oct":
+        return None  # never a symmetric key (RSV-05)
+    return VerificationKey(kid, algorithm, parsed.key, source)
+
+
+def _keys_from(jwks: list[Any], previous: dict[str, VerificationKey]
+               ) -> dict[str, VerificationKey]:
+    keys = {}
+    for jwk in jwks:
+        if isinstance(jwk, dict):
+            parsed = parse_jwk(jwk, previous)
+            if parsed is not None:
+                keys[parsed.kid] = parsed
+    return keys
+
+
+def load_local(previous: dict[str, VerificationKey]) -> dict[str, VerificationKey]:
+    from .keys import published_keys  # the authorization server lives in this project
+
+    try:
+        return _keys_from([row.public_jwk for row in published_keys()], previous)
+    except Exception as exc:  # a database error must not become a 500 on an API call
+        logger.error("cannot read the signing keys: %s", type(exc).__name__)
+        raise KeySourceUnavailable(type(exc).__name__) from exc
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a 3xx becomes an error: no downgrade, no detour to another host
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def jwks_uri_allowed(uri: str) -> bool:
+    """https, or http to a loopback host or while DEBUG is on; never another scheme."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return False
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    if settings.DEBUG or parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def load_remote(previous: dict[str, VerificationKey]) -> dict[str, VerificationKey]:
+    uri = str(oauth_cc_settings.JWKS_URI)
+    if not jwks_uri_allowed(uri):
+        logger.error("OAUTH_CC['JWKS_URI'] must be an https URL")
+        raise KeySourceUnavailable("JWKS_URI is not allowed")
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        uri, headers={"Accept": "application/jwk-set+json, application/json"})
+    try:
+        with _opener.open(request, timeout=float(oauth_cc_settings.REMOTE_JWKS_TIMEOUT)
+                          ) as response:
+            body = response.read(MAX_JWKS_BYTES + 1)
+        if len(body) > MAX_JWKS_BYTES:
+            raise ValueError("JWKS too large")
+        document = json.loads(body)
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise ValueError("not a JWK Set")
+        return _keys_from(document["keys"], previous)
+    except Exception as exc:  # network, HTTP, parsing: every failure is "unavailable"
+        logger.warning("cannot fetch the JWKS from %s: %s", uri, type(exc).__name__)
+        raise KeySourceUnavailable(type(exc).__name__) from None
+
+
+def _local_ttl() -> float:
+    return float(oauth_cc_settings.KEY_CACHE_SECONDS)
+
+
+local_keys = KeySource(load_local, _local_ttl, lambda: min(5.0, _local_ttl()))
+remote_keys = KeySource(
+    load_remote,
+    lambda: float(oauth_cc_settings.REMOTE_JWKS_CACHE_SECONDS),
+    lambda: float(oauth_cc_settings.REMOTE_JWKS_MIN_REFRESH_SECONDS),
+)
+
+
+def key_source() -> KeySource:
+    return remote_keys if oauth_cc_settings.JWKS_URI else local_keys

@@ -7,11 +7,17 @@ from . import api
 router = SimpleRouter()
 router.register("items", api.ItemViewSet)
 
-urlpatterns = [
-    path("admin/", admin.site.urls),
-    path("oauth/", include("oauth_cc.urls")),
+#: The protected inventory API (the tests mount these too).
+api_urlpatterns = [
     path("api/", include(router.urls)),
     path("api/stats", api.StatsView.as_view()),
     path("api/whoami", api.whoami),
     path("api/plain/stock", api.plain_stock),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("oauth_cc.well_known")),
+    path("oauth/", include("oauth_cc.urls")),
+    *api_urlpatterns,
 ]

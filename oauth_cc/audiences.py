@@ -1,35 +1,95 @@
 """Audience (``aud``) of issued tokens and the ``resource`` parameter (RFC 8707, RFC 9068 §3).
 
-A client may get tokens for the audiences listed on it (``allowed_audiences``), or, when that
-list is empty, for ``OAUTH_CC['DEFAULT_AUDIENCE']`` only. With no ``resource`` parameter the
-token is for ``DEFAULT_AUDIENCE`` when the client may use it, else for the client's only
-audience; a client with several audiences and none of them the default must name one.
+The protected APIs are registered as ``Audience`` rows. A client may get tokens for the
+audiences listed on it (``allowed_audiences``), or, when that list is empty, for
+``OAUTH_CC['DEFAULT_AUDIENCE']`` only. With no ``resource`` parameter the token is for
+``DEFAULT_AUDIENCE`` when the client may use it, else for the client's only audience; a client
+with several audiences and none of them the default must name one. A listed audience that is
+not registered (or is inactive) is refused with ``invalid_target``; ``DEFAULT_AUDIENCE`` needs
+no row.
+
+The registry is cached in-process for ``KEY_CACHE_SECONDS`` (cleared at once in the process
+that changes an ``Audience``), so a token request still costs one query.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from . import clock
 from .errors import InvalidTarget
-from .models import Client, is_absolute_uri
-from .settings import oauth_cc_settings
+from .models import Audience, Client, is_absolute_uri
+from .settings import oauth_cc_settings, on_reload
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredAudience:
+    identifier: str
+    access_token_lifetime: int | None
+
+
+_registry: dict[str, Any] = {}
+
+
+def registry() -> dict[str, RegisteredAudience]:
+    """Active registered audiences by identifier, cached for ``KEY_CACHE_SECONDS``."""
+    now = clock.timestamp()
+    cached = _registry.get("entry")
+    if cached is not None and now < cached[1]:
+        return cached[0]
+    found = {
+        identifier: RegisteredAudience(identifier, lifetime)
+        for identifier, lifetime in Audience.objects.filter(is_active=True).values_list(
+            "identifier", "access_token_lifetime")
+    }
+    _registry["entry"] = (found, now + float(oauth_cc_settings.KEY_CACHE_SECONDS))
+    return found
+
+
+@on_reload
+def clear_cache() -> None:
+    _registry.clear()
+
+
+@receiver([post_save, post_delete], sender=Audience, dispatch_uid="oauth_cc_audience_changed")
+def _audience_changed(**kwargs: Any) -> None:
+    clear_cache()
 
 
 def allowed_for(client: Client) -> list[str]:
     return client.audience_list or [oauth_cc_settings.DEFAULT_AUDIENCE]
 
 
+def _usable(identifier: str) -> bool:
+    return identifier == oauth_cc_settings.DEFAULT_AUDIENCE or identifier in registry()
+
+
 def resolve(client: Client, resources: list[str]) -> str | list[str]:
-    """The ``aud`` claim for a token request (RES-01..04, JWT-05)."""
+    """The ``aud`` claim for a token request (RES-01..04, JWT-05, BCP-02)."""
     allowed = allowed_for(client)
     if resources:
         if not all(is_absolute_uri(uri) for uri in resources):
             raise InvalidTarget("A resource must be an absolute URI without fragment.")
-        if not all(uri in allowed for uri in resources):
+        if not all(uri in allowed and _usable(uri) for uri in resources):
             raise InvalidTarget("A requested resource is not allowed for this client.")
         unique = sorted(set(resources))
         return unique[0] if len(unique) == 1 else unique
     default = oauth_cc_settings.DEFAULT_AUDIENCE
     if default in allowed:
         return default
-    if len(allowed) == 1:
+    if len(allowed) == 1 and _usable(allowed[0]):
         return allowed[0]
     raise InvalidTarget("This client must name a resource.")
+
+
+def lifetime_cap(audience: str | list[str]) -> int | None:
+    """The shortest lifetime set on the token's audiences, if any."""
+    found = registry()
+    names = [audience] if isinstance(audience, str) else audience
+    lifetimes = [found[n].access_token_lifetime for n in names
+                 if n in found and found[n].access_token_lifetime]
+    return min(lifetimes) if lifetimes else None

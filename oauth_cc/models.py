@@ -50,6 +50,41 @@ def validate_audience_list(value: str) -> None:
             )
 
 
+class TokenFormat(models.TextChoices):
+    JWT = "jwt", _("JWT (RFC 9068), validated locally")
+    OPAQUE = "opaque", _("opaque, validated by a database lookup")
+
+
+class Audience(models.Model):
+    """A protected API that tokens can be issued for (RFC 8707 resource, JWT ``aud``)."""
+
+    identifier = models.CharField(
+        max_length=255, unique=True, validators=[validate_audience_list],
+        help_text=_("Absolute URI without fragment, e.g. https://api.example.com/orders. "
+                    "Clients name it in the resource parameter; it becomes the token's aud."),
+    )
+    name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    access_token_lifetime = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text=_("Seconds; tokens for this API live no longer than this (nor longer than "
+                    "the client's lifetime or OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME'])."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["identifier"]
+
+    def __str__(self) -> str:
+        return self.name or self.identifier
+
+    def clean(self) -> None:
+        super().clean()
+        if " " in self.identifier:
+            raise ValidationError({"identifier": _("One URI, without spaces.")})
+
+
 class TokenEndpointAuthMethod(models.TextChoices):
     """Registered client authentication methods (RFC 7591 §2)."""
 
@@ -118,6 +153,14 @@ class Client(models.Model):
         null=True, blank=True,
         help_text=_("Seconds; empty uses OAUTH_CC['ACCESS_TOKEN_LIFETIME']. Capped at "
                     "OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME']."),
+    )
+    token_format = models.CharField(
+        max_length=10, choices=TokenFormat.choices, blank=True,
+        help_text=_("Empty uses OAUTH_CC['ACCESS_TOKEN_FORMAT'] (jwt unless changed)."),
+    )
+    can_introspect = models.BooleanField(
+        default=False,
+        help_text=_("May call the introspection endpoint (RFC 7662) about any token."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -236,3 +279,37 @@ class SigningKey(models.Model):
     @property
     def public_jwk(self) -> dict[str, Any]:
         return json.loads(self.public_jwk_json)
+
+
+class RevokedToken(models.Model):
+    """A revoked JWT access token, kept until it would have expired (RFC 7009, X-11)."""
+
+    jti = models.CharField(max_length=255, unique=True)
+    client_id = models.CharField(max_length=100, db_index=True)
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-revoked_at"]
+
+    def __str__(self) -> str:
+        return f"{self.jti} ({self.client_id})"
+
+
+class OpaqueToken(models.Model):
+    """An opaque access token. Only its SHA-256 digest is stored (GEN-07)."""
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    jti = models.CharField(max_length=64, unique=True, editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="opaque_tokens")
+    scope = models.TextField(blank=True)
+    audience = models.TextField()
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at"]
+
+    def __str__(self) -> str:
+        return f"{self.jti} ({self.client_id})"

@@ -52,6 +52,21 @@ DEFAULTS: dict[str, Any] = {
     # Dotted path of a callable ``(client, claims) -> dict`` whose result is merged into the
     # claims of each access token; it may not change registered claims.
     "EXTRA_CLAIMS": None,
+    # Format of issued access tokens unless a client says otherwise: "jwt" or "opaque".
+    "ACCESS_TOKEN_FORMAT": "jwt",
+    # Prefix of opaque access tokens (recognisable by secret scanners and by our validator).
+    "OPAQUE_TOKEN_PREFIX": "occat_",
+    # Metadata (RFC 8414): Cache-Control max-age, and whether scopes_supported is published.
+    "METADATA_MAX_AGE": 3600,
+    "PUBLISH_SCOPES": True,
+    # --- revocation (RFC 7009) ---
+    # Local-mode resource servers refuse revoked tokens. The check costs one read of the
+    # Django cache named REVOCATION_CACHE per request; a token is looked up in the database
+    # when first seen, after any revocation, and at least every REVOCATION_RECHECK_SECONDS
+    # (which bounds the delay in processes that do not share that cache).
+    "CHECK_REVOCATION": True,
+    "REVOCATION_CACHE": "default",
+    "REVOCATION_RECHECK_SECONDS": 60,
     # --- resource server (protecting APIs) ---
     # This API's identifier, which a token's ``aud`` must contain. None: DEFAULT_AUDIENCE.
     "RESOURCE_AUDIENCE": None,

@@ -1,7 +1,8 @@
-"""Issuing RFC 9068 JWT access tokens.
+"""Issuing access tokens: RFC 9068 JWTs (default) or opaque tokens.
 
-``issue()`` builds the claims and signs them with the active key; it writes nothing to the
-database. Verification lives with the resource-server half.
+``issue()`` builds the claims; a JWT is signed with the active key and writes nothing to the
+database, an opaque token stores its SHA-256 digest with the claims. Verification lives with
+the resource-server half (``validation``).
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 
-from . import clock, keys
+from . import audiences, clock, credentials, keys
 from .errors import TemporarilyUnavailable
-from .models import Client
+from .models import Client, OpaqueToken, TokenFormat
 from .scopes import canonical
 from .settings import oauth_cc_settings
 
@@ -42,14 +44,64 @@ class IssuedToken:
         return f"IssuedToken(jti={self.claims.get('jti')!r}, scope={self.scope!r})"
 
 
-def lifetime_for(client: Client) -> int:
-    """The client's token lifetime in seconds, capped by MAX_ACCESS_TOKEN_LIFETIME (TOK-10)."""
+def lifetime_for(client: Client, audience: str | list[str] | None = None) -> int:
+    """Token lifetime in seconds: the client's (or the default), shortened by the audience's,
+    never above MAX_ACCESS_TOKEN_LIFETIME (TOK-10)."""
     wanted = client.access_token_lifetime or int(oauth_cc_settings.ACCESS_TOKEN_LIFETIME)
-    return max(1, min(int(wanted), int(oauth_cc_settings.MAX_ACCESS_TOKEN_LIFETIME)))
+    limits = [int(wanted), int(oauth_cc_settings.MAX_ACCESS_TOKEN_LIFETIME)]
+    if audience is not None:
+        cap = audiences.lifetime_cap(audience)
+        if cap:
+            limits.append(cap)
+    return max(1, min(limits))
+
+
+def token_format(client: Client) -> str:
+    return client.token_format or oauth_cc_settings.ACCESS_TOKEN_FORMAT
 
 
 def issue(client: Client, scopes: frozenset[str], audience: str | list[str]) -> IssuedToken:
-    """Sign an access token for ``client`` (RFC 9068 §2; JWT-01..04, JWT-06)."""
+    """Issue an access token for ``client`` in its format (JWT or opaque)."""
+    if token_format(client) == TokenFormat.OPAQUE:
+        return _issue_opaque(client, scopes, audience)
+    return _issue_jwt(client, scopes, audience)
+
+
+def _claims(client: Client, scopes: frozenset[str], audience: str | list[str]
+            ) -> dict[str, Any]:
+    issued_at = int(clock.timestamp())
+    return {
+        "iss": oauth_cc_settings.ISSUER,
+        "sub": client.client_id,
+        "aud": audience,
+        "exp": issued_at + lifetime_for(client, audience),
+        "iat": issued_at,
+        "jti": secrets.token_urlsafe(16),
+        "client_id": client.client_id,
+        "scope": canonical(scopes),
+    }
+
+
+def _issue_opaque(client: Client, scopes: frozenset[str], audience: str | list[str]
+                  ) -> IssuedToken:
+    """A random token (256 bits, GEN-06); only its digest is stored (GEN-07)."""
+    claims = _claims(client, scopes, audience)
+    raw = oauth_cc_settings.OPAQUE_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    OpaqueToken.objects.create(
+        digest=credentials.digest(raw),
+        jti=claims["jti"],
+        client=client,
+        scope=claims["scope"],
+        audience=audience if isinstance(audience, str) else " ".join(audience),
+        issued_at=datetime.fromtimestamp(claims["iat"], tz=UTC),
+        expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC),
+    )
+    return IssuedToken(raw, "Bearer", claims["exp"] - claims["iat"], claims["scope"], claims)
+
+
+def _issue_jwt(client: Client, scopes: frozenset[str], audience: str | list[str]
+               ) -> IssuedToken:
+    """Sign an RFC 9068 access token (JWT-01..04, JWT-06)."""
     try:
         key = keys.active()
     except keys.KeyConfigurationError as exc:
@@ -58,19 +110,7 @@ def issue(client: Client, scopes: frozenset[str], audience: str | list[str]) -> 
     if key is None:
         logger.error("no active signing key: run 'manage.py rotatekeys'")
         raise TemporarilyUnavailable("The server cannot issue tokens right now.")
-    issued_at = int(clock.timestamp())
-    lifetime = lifetime_for(client)
-    scope = canonical(scopes)
-    claims: dict[str, Any] = {
-        "iss": oauth_cc_settings.ISSUER,
-        "sub": client.client_id,
-        "aud": audience,
-        "exp": issued_at + lifetime,
-        "iat": issued_at,
-        "jti": secrets.token_urlsafe(16),
-        "client_id": client.client_id,
-        "scope": scope,
-    }
+    claims = _claims(client, scopes, audience)
     hook = oauth_cc_settings.EXTRA_CLAIMS
     if hook is not None:
         extra = hook(client, dict(claims)) or {}
@@ -81,4 +121,5 @@ def issue(client: Client, scopes: frozenset[str], audience: str | list[str]) -> 
         algorithm=key.algorithm,
         headers={"typ": ACCESS_TOKEN_TYPE, "kid": key.kid},
     )
-    return IssuedToken(access_token, "Bearer", lifetime, scope, claims)
+    lifetime = claims["exp"] - claims["iat"]
+    return IssuedToken(access_token, "Bearer", lifetime, claims["scope"], claims)

@@ -24,7 +24,7 @@ from typing import Any
 import jwt
 from django.views.decorators.debug import sensitive_variables
 
-from . import clock
+from . import clock, revocation
 from .errors import InvalidToken
 from .key_sources import (
     KeySourceUnavailable,
@@ -114,27 +114,42 @@ def clear_caches() -> None:
     local_keys.clear()
     remote_keys.clear()
     _verified.clear()
+    revocation.forget()
 
 
 # --- verification ---------------------------------------------------------------------------
 
 @sensitive_variables()
 def verify(raw: str) -> AccessToken:
-    """Verify ``raw`` as an RFC 9068 access token for this resource server (RSV-01..08).
+    """Verify ``raw`` as an access token for this resource server (RSV-01..08, REV-06).
 
-    Raises ``InvalidToken`` with a short fixed description on any failure; an unexpected
-    error is logged (without the token) and also answered with ``InvalidToken``.
+    Accepts JWTs, and in local mode also opaque tokens; in local mode revoked tokens are
+    refused. Raises ``InvalidToken`` with a short fixed description on any failure; an
+    unexpected error is logged (without the token) and also answered with ``InvalidToken``.
     """
     now = clock.timestamp()
     size = int(oauth_cc_settings.VERIFIED_TOKEN_CACHE_SIZE)
     digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
     try:
-        if size > 0:
-            cached = _verified.get(digest, now)
-            # A cached token is refused once its key is no longer published.
-            if cached is not None and key_source().get(cached.kid) is not None:
-                return cached
-        token = _verify_uncached(raw, now)
+        local = not oauth_cc_settings.JWKS_URI
+        revoked = (revocation.snapshot(now)
+                   if local and oauth_cc_settings.CHECK_REVOCATION else None)
+        token = _verified.get(digest, now) if size > 0 else None
+        # A cached token is refused once its key is no longer published.
+        if token is not None and token.kid and key_source().get(token.kid) is None:
+            token = None
+        if token is None:
+            if is_opaque(raw):
+                if not local:
+                    raise InvalidToken("Opaque tokens cannot be verified by this resource "
+                                       "server.")
+                token = _verify_opaque(raw, now)
+            else:
+                token = _verify_uncached(raw, now)
+            if size > 0:
+                _verified.put(digest, token, size)
+        if revoked is not None and revoked.revoked(token.jti):
+            raise InvalidToken("The access token has been revoked.")
     except InvalidToken:
         raise
     except KeySourceUnavailable:
@@ -143,13 +158,66 @@ def verify(raw: str) -> AccessToken:
         logger.error("unexpected error while validating an access token: %s",
                      type(exc).__name__)
         raise InvalidToken("The access token is invalid.") from None
-    if size > 0:
-        _verified.put(digest, token, size)
     return token
+
+
+def is_opaque(raw: str) -> bool:
+    return "." not in raw and raw.startswith(oauth_cc_settings.OPAQUE_TOKEN_PREFIX)
+
+
+@sensitive_variables()
+def _verify_opaque(raw: str, now: float) -> AccessToken:
+    """One indexed lookup of the token's SHA-256 (local mode only)."""
+    from .models import OpaqueToken
+
+    row = (OpaqueToken.objects.filter(digest=hashlib.sha256(raw.encode()).hexdigest())
+           .select_related("client").only("jti", "scope", "audience", "issued_at",
+                                          "expires_at", "revoked_at", "client__client_id")
+           .first())
+    if row is None or row.revoked_at is not None:
+        raise InvalidToken("The access token is invalid.")
+    claims = opaque_claims(row)
+    if now >= claims["exp"]:
+        raise InvalidToken("The access token has expired.")
+    audience = expected_audience()
+    if not audience or audience not in row.audience.split():
+        raise InvalidToken("The access token is not meant for this resource.")
+    return _access_token(claims, kid="")
+
+
+def opaque_claims(row: Any) -> dict[str, Any]:
+    """The claims an opaque token stands for, as a JWT would carry them."""
+    audiences = row.audience.split()
+    client_id = row.client.client_id
+    return {
+        "iss": oauth_cc_settings.ISSUER, "sub": client_id,
+        "aud": audiences[0] if len(audiences) == 1 else audiences,
+        "exp": int(row.expires_at.timestamp()), "iat": int(row.issued_at.timestamp()),
+        "jti": row.jti, "client_id": client_id, "scope": row.scope,
+    }
 
 
 @sensitive_variables()
 def _verify_uncached(raw: str, now: float) -> AccessToken:
+    issuer, audience = expected_issuer(), expected_audience()
+    if not issuer or not audience:  # fail closed: PyJWT would skip a check given None
+        logger.error("set OAUTH_CC['TRUSTED_ISSUER'] and OAUTH_CC['RESOURCE_AUDIENCE'] (or "
+                     "ISSUER and DEFAULT_AUDIENCE): no token can be accepted without them")
+        raise InvalidToken("The token cannot be verified right now.")
+    claims, kid = decode(raw, source=key_source(), issuer=issuer, audience=audience)
+    check_times(claims, now)
+    if "cnf" in claims:
+        # RSV-08: a sender-constrained token needs its proof (DPoP, mTLS), which this
+        # resource server does not check yet; as a plain Bearer token it is refused.
+        raise InvalidToken("Sender-constrained tokens are not accepted here.")
+    return _access_token(claims, kid)
+
+
+@sensitive_variables()
+def decode(raw: str, *, source: Any, issuer: str, audience: str | None
+           ) -> tuple[dict[str, Any], str]:
+    """Check a JWT's form, header, signature, ``iss`` and (unless None) ``aud``; return its
+    claims and kid. Times are left to the caller. Raises ``InvalidToken``."""
     # Three segments of unpadded base64url (RFC 7515 §2): not a JWE, and no padded copies of
     # a token that would verify as the same token under another string.
     if raw.count(".") != 2 or "=" in raw:
@@ -169,12 +237,7 @@ def _verify_uncached(raw: str, now: float) -> AccessToken:
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise InvalidToken("The token names no key.")
-    issuer, audience = expected_issuer(), expected_audience()
-    if not issuer or not audience:  # fail closed: PyJWT would skip a check given None
-        logger.error("set OAUTH_CC['TRUSTED_ISSUER'] and OAUTH_CC['RESOURCE_AUDIENCE'] (or "
-                     "ISSUER and DEFAULT_AUDIENCE): no token can be accepted without them")
-        raise InvalidToken("The token cannot be verified right now.")
-    key = key_source().get(kid)
+    key = source.get(kid)
     if key is None:
         raise InvalidToken("The token's signing key is unknown.")
     if key.algorithm != algorithm:
@@ -182,8 +245,9 @@ def _verify_uncached(raw: str, now: float) -> AccessToken:
     try:
         claims = jwt.decode(
             raw, key=key.key, algorithms=[key.algorithm], audience=audience, issuer=issuer,
-            # Times are checked below against oauth_cc.clock, the project's one clock.
+            # Times are checked against oauth_cc.clock, the project's one clock.
             options={"require": REQUIRED_CLAIMS, "verify_signature": True,
+                     "verify_aud": audience is not None,
                      "verify_exp": False, "verify_nbf": False, "verify_iat": False},
         )
     except jwt.InvalidAudienceError:
@@ -194,12 +258,7 @@ def _verify_uncached(raw: str, now: float) -> AccessToken:
         raise InvalidToken("The access token lacks a required claim.") from None
     except jwt.InvalidTokenError:
         raise InvalidToken("The access token is invalid.") from None
-    _check_times(claims, now)
-    if "cnf" in claims:
-        # RSV-08: a sender-constrained token needs its proof (DPoP, mTLS), which this
-        # resource server does not check yet; as a plain Bearer token it is refused.
-        raise InvalidToken("Sender-constrained tokens are not accepted here.")
-    return _access_token(claims, kid)
+    return claims, kid
 
 
 def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
@@ -213,7 +272,7 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
-def _check_times(claims: dict[str, Any], now: float) -> None:
+def check_times(claims: dict[str, Any], now: float) -> None:
     """RSV-06: now < exp, now >= nbf, iat not in the future, each with CLOCK_LEEWAY."""
     leeway = float(oauth_cc_settings.CLOCK_LEEWAY)
     exp = _numeric_date(claims, "exp")

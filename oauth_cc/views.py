@@ -1,37 +1,61 @@
-"""Authorization-server endpoints: token (RFC 6749 §4.4) and JWKS (RFC 7517 §5)."""
+"""Authorization-server endpoints: token (RFC 6749 §4.4), JWKS (RFC 7517 §5), metadata
+(RFC 8414), introspection (RFC 7662) and revocation (RFC 7009)."""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from . import audiences, client_auth, keys, scopes, tokens
+from . import audiences, client_auth, inspection, keys, revocation, scopes, tokens
 from .errors import (
     NO_STORE_HEADERS,
+    InvalidGrant,
     InvalidRequest,
     MethodNotAllowed,
     OAuthError,
+    UnauthorizedClient,
     UnsupportedGrantType,
 )
-from .http import parse_form, require_https
+from .http import FormParameters, parse_form, require_https
+from .models import Client, Scope, TokenEndpointAuthMethod
 from .settings import oauth_cc_settings
 from .signals import token_issued
 
 logger = logging.getLogger("oauth_cc.views")
 
 GRANT_TYPE = "client_credentials"
-
-#: Parameters of a token request (TOK-05: only ``resource`` may repeat, X-02).
-TOKEN_PARAMETERS = frozenset({
-    "grant_type", "scope", "resource", "client_id", "client_secret",
-    "client_assertion", "client_assertion_type",
+_CLIENT_AUTH_PARAMETERS = frozenset({
+    "client_id", "client_secret", "client_assertion", "client_assertion_type",
 })
-#: Never accepted in the request URI (CAUTH-04).
-CREDENTIAL_PARAMETERS = ("client_id", "client_secret", "client_assertion",
-                         "client_assertion_type")
+#: Parameters of a token request (TOK-05: only ``resource`` may repeat, X-02).
+TOKEN_PARAMETERS = _CLIENT_AUTH_PARAMETERS | {"grant_type", "scope", "resource"}
+#: Parameters of introspection and revocation requests (INTRO-01, REV-01).
+TOKEN_QUERY_PARAMETERS = _CLIENT_AUTH_PARAMETERS | {"token", "token_type_hint"}
+#: Never accepted in the request URI (CAUTH-04); nor is the token being asked about.
+URI_FORBIDDEN = ("client_id", "client_secret", "client_assertion", "client_assertion_type",
+                 "token")
+#: What every endpoint that authenticates clients accepts (META-06, META-07).
+AUTH_METHODS = [TokenEndpointAuthMethod.CLIENT_SECRET_BASIC.value,
+                TokenEndpointAuthMethod.CLIENT_SECRET_POST.value]
+
+
+@sensitive_variables("params")
+def _form(request: HttpRequest, known: frozenset[str],
+          repeatable: frozenset[str] = frozenset()) -> FormParameters:
+    """The checks shared by the POST endpoints: method, HTTPS, URI, body (TOK-01..05)."""
+    if request.method != "POST":
+        raise MethodNotAllowed(["POST"])
+    require_https(request)
+    if any(name in request.GET for name in URI_FORBIDDEN):
+        raise InvalidRequest("Credentials and tokens must not be sent in the request URI.")
+    return parse_form(request, known=known, repeatable=repeatable)
 
 
 @csrf_exempt
@@ -40,12 +64,7 @@ CREDENTIAL_PARAMETERS = ("client_id", "client_secret", "client_assertion",
 def token(request: HttpRequest) -> HttpResponse:
     """The token endpoint for the client-credentials grant (RFC 6749 §4.4.2, §4.4.3)."""
     try:
-        if request.method != "POST":
-            raise MethodNotAllowed(["POST"])
-        require_https(request)
-        if any(name in request.GET for name in CREDENTIAL_PARAMETERS):
-            raise InvalidRequest("Credentials must not be sent in the request URI.")
-        params = parse_form(request, known=TOKEN_PARAMETERS, repeatable=frozenset({"resource"}))
+        params = _form(request, TOKEN_PARAMETERS, repeatable=frozenset({"resource"}))
         # The grant type is checked before the client is authenticated: it reveals nothing
         # about any client, and spares a database query for requests we cannot serve.
         grant_type = params.get("grant_type")
@@ -78,6 +97,65 @@ def token(request: HttpRequest) -> HttpResponse:
     return JsonResponse(body, headers=NO_STORE_HEADERS)
 
 
+@sensitive_variables("params")
+def _token_query(request: HttpRequest) -> tuple[Client, str]:
+    """Authenticate the calling client and read ``token`` (INTRO-01, REV-01, REV-02).
+
+    ``token_type_hint`` is accepted and ignored: every kind of token is searched, so a wrong
+    or unknown hint changes nothing (INTRO-01, REV-05).
+    """
+    params = _form(request, TOKEN_QUERY_PARAMETERS)
+    client = client_auth.authenticate(request, params)
+    raw = params.get("token")
+    if raw is None:
+        raise InvalidRequest("The token parameter is required.")
+    return client, raw
+
+
+@csrf_exempt
+@sensitive_post_parameters("token", "client_secret", "client_assertion")
+@sensitive_variables("raw")
+def introspect(request: HttpRequest) -> HttpResponse:
+    """Token introspection (RFC 7662) for clients allowed to introspect (INTRO-01..07)."""
+    try:
+        client, raw = _token_query(request)
+        if not client.can_introspect:  # INTRO-02: an explicit permission, not any client
+            raise UnauthorizedClient("This client may not introspect tokens.", status=403)
+    except OAuthError as error:
+        return error.to_response()
+    body = inspection.introspection_response(inspection.identify(raw))
+    return JsonResponse(body, headers=NO_STORE_HEADERS)
+
+
+@csrf_exempt
+@sensitive_post_parameters("token", "client_secret", "client_assertion")
+@sensitive_variables("raw")
+def revoke(request: HttpRequest) -> HttpResponse:
+    """Token revocation (RFC 7009): a client revokes its own tokens (REV-01..06, X-04)."""
+    try:
+        client, raw = _token_query(request)
+        record = inspection.identify(raw)
+        if record is not None:
+            if record.client_id != client.client_id:
+                raise InvalidGrant("The token was not issued to this client.")
+            if not record.revoked and record.active():
+                revoke_record(record)
+                logger.info("client_id=%s revoked token jti=%s", client.client_id, record.jti)
+    except OAuthError as error:
+        return error.to_response()
+    # REV-04: 200 also for unknown, invalid, expired and already revoked tokens.
+    return HttpResponse(status=200, headers=NO_STORE_HEADERS)
+
+
+def revoke_record(record: inspection.TokenRecord) -> None:
+    """Revoke an identified token (also used by the admin)."""
+    if record.opaque:
+        revocation.revoke_opaque(record.jti)
+    else:
+        expires_at = datetime.fromtimestamp(float(record.claims["exp"]), tz=UTC)
+        revocation.revoke_jwt(record.jti, record.client_id, expires_at)
+
+
 @csrf_exempt
 def jwks(request: HttpRequest) -> HttpResponse:
     """The JWK Set of every published signing key (JWKS-01..07)."""
@@ -85,4 +163,40 @@ def jwks(request: HttpRequest) -> HttpResponse:
         return MethodNotAllowed(["GET", "HEAD"]).to_response()
     response = JsonResponse(keys.jwks())
     response["Cache-Control"] = f"public, max-age={int(oauth_cc_settings.JWKS_MAX_AGE)}"
+    return response
+
+
+def _endpoint(origin: str, name: str) -> str:
+    return origin + reverse(f"oauth_cc:{name}")
+
+
+@csrf_exempt
+def metadata(request: HttpRequest, issuer_path: str | None = None) -> HttpResponse:
+    """Authorization server metadata (RFC 8414 §3) at
+    ``/.well-known/oauth-authorization-server{issuer path}`` (META-01..10)."""
+    if request.method not in ("GET", "HEAD"):
+        return MethodNotAllowed(["GET", "HEAD"]).to_response()
+    issuer = str(oauth_cc_settings.ISSUER)
+    parts = urlsplit(issuer)
+    if (issuer_path or "") != parts.path.rstrip("/"):
+        raise Http404("No authorization server metadata here.")
+    origin = f"{parts.scheme}://{parts.netloc}"
+    document: dict[str, Any] = {
+        "issuer": issuer,
+        "token_endpoint": _endpoint(origin, "token"),
+        "jwks_uri": _endpoint(origin, "jwks"),
+        "introspection_endpoint": _endpoint(origin, "introspect"),
+        "revocation_endpoint": _endpoint(origin, "revoke"),
+        "grant_types_supported": [GRANT_TYPE],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+    }
+    if oauth_cc_settings.PUBLISH_SCOPES:
+        names = list(Scope.objects.values_list("name", flat=True))
+        if names:  # META-02: no empty arrays
+            document["scopes_supported"] = names
+    # X-03: no response_types_supported, since no response type is supported.
+    response = JsonResponse(document)
+    response["Cache-Control"] = f"public, max-age={int(oauth_cc_settings.METADATA_MAX_AGE)}"
     return response

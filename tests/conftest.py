@@ -14,7 +14,7 @@ import pytest
 from django.test import Client as HttpClient
 
 from oauth_cc import keys
-from oauth_cc.models import Client, Scope, SigningKey
+from oauth_cc.models import Audience, Client, Scope, SigningKey
 
 TOKEN_URL = "/oauth/token"
 JWKS_URL = "/oauth/jwks"
@@ -92,6 +92,8 @@ def make_client(db: Any) -> Callable[..., tuple[Client, str]]:
     ) -> tuple[Client, str]:
         for name in scope.split():
             Scope.objects.get_or_create(name=name)
+        for identifier in fields.get("allowed_audiences", "").split():
+            Audience.objects.get_or_create(identifier=identifier)
         fields.setdefault("name", "test client")
         client = Client.objects.create(
             allowed_scopes=scope,

@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from demo_project.urls import api_urlpatterns
 from tests import api_views as v
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("oauth_cc.well_known")),
     path("oauth/", include("oauth_cc.urls")),
-    path("", include("demo_project.urls")),  # the demo's protected API under /api/
+    path("", include(api_urlpatterns)),  # the demo's protected API under /api/
     path("t/all-of", v.AllOf.as_view()),
     path("t/per-method", v.PerMethod.as_view()),
     path("t/alternatives", v.Alternatives.as_view()),

@@ -1,0 +1,84 @@
+"""What the authorization server knows about a token it issued (RFC 7662, RFC 7009).
+
+``identify(raw)`` recognises a token this server issued, opaque or JWT (signature checked
+with this server's own published keys, ``iss`` equal to ``ISSUER``, any audience), whatever
+its state; it returns None for anything else: unknown, malformed, forged, or from another
+issuer. ``TokenRecord.active`` applies expiry, ``nbf`` and revocation (INTRO-05).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from django.views.decorators.debug import sensitive_variables
+
+from . import clock
+from .errors import InvalidToken
+from .key_sources import local_keys
+from .models import OpaqueToken, RevokedToken
+from .settings import oauth_cc_settings
+from .validation import decode, is_opaque, opaque_claims
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    claims: dict[str, Any]
+    opaque: bool
+    revoked: bool
+
+    @property
+    def client_id(self) -> str:
+        return str(self.claims["client_id"])
+
+    @property
+    def jti(self) -> str:
+        return str(self.claims["jti"])
+
+    def active(self, now: float | None = None) -> bool:
+        now = clock.timestamp() if now is None else now
+        leeway = float(oauth_cc_settings.CLOCK_LEEWAY)
+        exp, nbf = self.claims.get("exp"), self.claims.get("nbf")
+        if self.revoked or not isinstance(exp, int | float) or now >= exp:
+            return False
+        return not (isinstance(nbf, int | float) and now < nbf - leeway)
+
+
+@sensitive_variables()
+def identify(raw: str) -> TokenRecord | None:
+    """The record of a token this server issued, or None (one or two indexed queries)."""
+    if len(raw) > int(oauth_cc_settings.MAX_ACCESS_TOKEN_LENGTH):
+        return None
+    if is_opaque(raw):
+        row = (OpaqueToken.objects.filter(digest=hashlib.sha256(raw.encode()).hexdigest())
+               .select_related("client").first())
+        if row is None:
+            return None
+        return TokenRecord(opaque_claims(row), opaque=True, revoked=row.revoked_at is not None)
+    try:
+        claims, _kid = decode(raw, source=local_keys, issuer=oauth_cc_settings.ISSUER,
+                              audience=None)
+    except InvalidToken:
+        return None
+    if not isinstance(claims.get("client_id"), str) or not isinstance(claims.get("jti"), str):
+        return None
+    revoked = RevokedToken.objects.filter(jti=claims["jti"]).exists()
+    return TokenRecord(claims, opaque=False, revoked=revoked)
+
+
+def introspection_response(record: TokenRecord | None) -> dict[str, Any]:
+    """RFC 7662 §2.2: ``{"active": false}`` and nothing else unless the token is active."""
+    if record is None or not record.active():
+        return {"active": False}
+    claims = record.claims
+    body: dict[str, Any] = {
+        "active": True,
+        "scope": claims.get("scope", ""),
+        "client_id": claims["client_id"],
+        "token_type": "Bearer",
+    }
+    for name in ("exp", "iat", "nbf", "sub", "aud", "iss", "jti"):
+        if name in claims:
+            body[name] = claims[name]
+    return body

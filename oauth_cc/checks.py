@@ -49,6 +49,17 @@ MESSAGES: dict[str, tuple[type[CheckMessage], str, str]] = {
                       "Remove that key from OAUTH_CC or fix its spelling; docs/settings.md lists "
                       "every setting."),
     "oauth_cc.E009": (Error, "OAUTH_CC must be a dict.", "Set OAUTH_CC = {...}."),
+    "oauth_cc.W002": (Warning, "OAUTH_CC['REVOCATION_CACHE'] names a per-process cache, so a "
+                      "revocation reaches other processes only within "
+                      "OAUTH_CC['REVOCATION_RECHECK_SECONDS'].",
+                      "Point OAUTH_CC['REVOCATION_CACHE'] at a cache all processes share "
+                      "(Redis, Memcached, the database cache) for immediate revocation, or "
+                      "lower OAUTH_CC['REVOCATION_RECHECK_SECONDS']."),
+    "oauth_cc.E010": (Error, "OAUTH_CC['ACCESS_TOKEN_FORMAT'] must be 'jwt' or 'opaque'.",
+                      "Set OAUTH_CC['ACCESS_TOKEN_FORMAT'] to 'jwt' (the default) or 'opaque'."),
+    "oauth_cc.E011": (Error, "OAUTH_CC['REVOCATION_CACHE'] is not a cache in CACHES.",
+                      "Set OAUTH_CC['REVOCATION_CACHE'] to an alias of settings.CACHES "
+                      "(default 'default')."),
     "oauth_cc.W001": (Warning, "OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME'] is over one hour.",
                       "Lower OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME'] to 3600 or less: RFC 6750 "
                       "§5.3 recommends access tokens that live an hour at most."),
@@ -98,6 +109,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 
     if oauth_cc_settings.SIGNING_ALGORITHM not in SUPPORTED_ALGORITHMS:
         found.append(_message("oauth_cc.E006"))
+    if oauth_cc_settings.ACCESS_TOKEN_FORMAT not in ("jwt", "opaque"):
+        found.append(_message("oauth_cc.E010"))
+    found.extend(_check_revocation_cache())
     keys = oauth_cc_settings.KEY_ENCRYPTION_KEYS
     try:
         if not isinstance(keys, list | tuple) or not keys:
@@ -107,3 +121,20 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     except (ValueError, TypeError):
         found.append(_message("oauth_cc.E007"))
     return found
+
+
+_PER_PROCESS_CACHES = ("django.core.cache.backends.locmem.LocMemCache",
+                       "django.core.cache.backends.dummy.DummyCache")
+
+
+def _check_revocation_cache() -> list[CheckMessage]:
+    alias = oauth_cc_settings.REVOCATION_CACHE
+    caches = getattr(settings, "CACHES", None) or {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    if alias not in caches:
+        return [_message("oauth_cc.E011")]
+    backend = caches[alias].get("BACKEND", "")
+    if (oauth_cc_settings.CHECK_REVOCATION and backend in _PER_PROCESS_CACHES
+            and not settings.DEBUG):
+        return [_message("oauth_cc.W002")]
+    return []

@@ -29,6 +29,13 @@ def configure(settings: Any, **changes: Any) -> None:
     settings.OAUTH_CC = {**settings.OAUTH_CC, **changes}
 
 
+@pytest.fixture(autouse=True)
+def _shared_cache(settings: Any) -> None:
+    """Checks run as for a deployment with a shared cache (W002 is tested on its own)."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                                   "LOCATION": "oauth_cc_cache"}}
+
+
 def token_response(http: Any, oauth_client: Any, secret: str) -> dict[str, Any]:
     response = post_token(http, GRANT, auth=(oauth_client.client_id, secret))
     assert response.status_code == 200, response.content
@@ -185,8 +192,35 @@ def check_ids(settings: Any, **changes: Any) -> list[str]:
     return [message.id for message in checks.check_settings()]
 
 
-def test_valid_configuration_has_no_messages():
+def ids() -> list[str]:
+    return [message.id for message in checks.check_settings()]
+
+
+SHARED_CACHE = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                            "LOCATION": "oauth_cc_cache"}}
+
+
+def test_valid_configuration_has_no_messages(settings):
+    settings.CACHES = SHARED_CACHE
     assert checks.check_settings() == []
+
+
+def test_per_process_revocation_cache_warns(settings):
+    """W002: with LocMemCache a revocation reaches other processes only after a delay."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert "oauth_cc.W002" in ids()
+    settings.DEBUG = True
+    assert "oauth_cc.W002" not in ids()
+    settings.DEBUG = False
+    settings.OAUTH_CC = {**settings.OAUTH_CC, "CHECK_REVOCATION": False}
+    assert "oauth_cc.W002" not in ids()
+
+
+def test_unknown_revocation_cache_and_token_format(settings):
+    settings.CACHES = SHARED_CACHE
+    settings.OAUTH_CC = {**settings.OAUTH_CC, "REVOCATION_CACHE": "nope",
+                         "ACCESS_TOKEN_FORMAT": "paseto"}
+    assert {"oauth_cc.E010", "oauth_cc.E011"} <= set(ids())
 
 
 def test_checks_are_registered_with_django():
@@ -343,7 +377,8 @@ SETTING_OF = {
     "oauth_cc.E004": "DEFAULT_AUDIENCE", "oauth_cc.E005": "ACCESS_TOKEN_LIFETIME",
     "oauth_cc.E006": "SIGNING_ALGORITHM", "oauth_cc.E007": "KEY_ENCRYPTION_KEYS",
     "oauth_cc.E008": "OAUTH_CC", "oauth_cc.E009": "OAUTH_CC",
-    "oauth_cc.W001": "MAX_ACCESS_TOKEN_LIFETIME",
+    "oauth_cc.W001": "MAX_ACCESS_TOKEN_LIFETIME", "oauth_cc.W002": "REVOCATION_CACHE",
+    "oauth_cc.E010": "ACCESS_TOKEN_FORMAT", "oauth_cc.E011": "REVOCATION_CACHE",
 }
 
 

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from oauth_cc import scopes
-from oauth_cc.models import Client, Scope, TokenEndpointAuthMethod
+from oauth_cc.models import Audience, Client, Scope, TokenEndpointAuthMethod, TokenFormat
 
 
 class Command(BaseCommand):
@@ -28,7 +28,12 @@ class Command(BaseCommand):
         parser.add_argument("--lifetime", type=int, default=None,
                             help="access-token lifetime in seconds (default: the setting)")
         parser.add_argument("--audience", dest="audiences", default="",
-                            help="allowed audiences (absolute URIs), space-separated")
+                            help="allowed audiences (absolute URIs), space-separated; "
+                                 "unregistered ones are registered")
+        parser.add_argument("--token-format", choices=TokenFormat.values, default="",
+                            help="jwt or opaque (default: OAUTH_CC['ACCESS_TOKEN_FORMAT'])")
+        parser.add_argument("--introspect", action="store_true",
+                            help="allow this client to call the introspection endpoint")
         parser.add_argument("--description", default="")
         parser.add_argument("--json", action="store_true",
                             help="print a JSON object with client_id and client_secret")
@@ -46,6 +51,7 @@ class Command(BaseCommand):
                 _, new = Scope.objects.get_or_create(name=name)
                 if new:
                     created.append(name)
+            new_audiences = []
             client = Client(
                 name=options["name"],
                 description=options["description"],
@@ -54,6 +60,8 @@ class Command(BaseCommand):
                 default_scopes=" ".join(default),
                 allowed_audiences=options["audiences"],
                 access_token_lifetime=options["lifetime"],
+                token_format=options["token_format"],
+                can_introspect=options["introspect"],
             )
             try:
                 client.full_clean()
@@ -61,6 +69,10 @@ class Command(BaseCommand):
                 raise CommandError("; ".join(
                     f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()
                 )) from None
+            for identifier in sorted(set(client.audience_list)):
+                _, new = Audience.objects.get_or_create(identifier=identifier)
+                if new:
+                    new_audiences.append(identifier)
             client.save()
             secret = client.add_secret(label="created by createclient")
         if options["json"]:
@@ -75,6 +87,8 @@ class Command(BaseCommand):
             return
         if created:
             self.stdout.write(f"Registered new scopes: {' '.join(created)}")
+        if new_audiences:
+            self.stdout.write(f"Registered new audiences: {' '.join(new_audiences)}")
         self.stdout.write(f"client_id:     {client.client_id}")
         self.stdout.write(f"client_secret: {secret}")
         self.stdout.write("Store the secret now: it is not kept and cannot be shown again.")

@@ -63,7 +63,7 @@ def test_unknown_and_expired_opaque_tokens_are_invalid_BEARER_09(client, opaque_
 def test_opaque_token_for_another_audience_is_refused_RSV_04(client, make_client,
                                                             signing_key):
     # RSV-04, BCP-02: the resource server's own identifier must be in the audience.
-    c, secret = make_client(scope=READ, token_format="opaque",
+    c, secret = make_client(scope=READ, default_scope=READ, token_format="opaque",
                             allowed_audiences="https://other.example.test")
     raw = post_token(client, GRANT, auth=(c.client_id, secret)).json()["access_token"]
     assert client.get("/api/whoami", **bearer(raw)).status_code == 401

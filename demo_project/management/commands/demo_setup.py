@@ -14,6 +14,7 @@ from oauth_cc import clock, keys
 from oauth_cc.models import Client, Scope, SigningKey
 
 DEMO_CLIENT = "demo-client"
+DEMO_OPAQUE_CLIENT = "demo-opaque-client"
 SCOPES = {
     "inventory:read": "Read inventory items",
     "inventory:write": "Create and delete inventory items",
@@ -30,17 +31,10 @@ class Command(BaseCommand):
             if not SigningKey.objects.filter(state=SigningKey.State.ACTIVE).exists():
                 for line in keys.rotate():
                     self.stdout.write(f"signing key: {line}")
-            client, _ = Client.objects.get_or_create(
-                name=DEMO_CLIENT,
-                defaults={
-                    "allowed_scopes": " ".join(sorted(SCOPES)),
-                    "default_scopes": "inventory:read",
-                    "description": "Created by make demo",
-                },
-            )
-            # The old secret cannot be shown again (only its hash is kept): replace it.
-            client.secrets.filter(revoked_at__isnull=True).update(revoked_at=clock.now())
-            secret = client.add_secret(label="demo")
+            # The demo client may also introspect, so that one secret shows everything.
+            client, secret = self._client(DEMO_CLIENT, can_introspect=True, token_format="")
+            opaque, opaque_secret = self._client(DEMO_OPAQUE_CLIENT, can_introspect=False,
+                                                 token_format="opaque")
             admin_password = self._ensure_admin()
 
         port = getattr(settings, "PORT", 8000)
@@ -79,7 +73,43 @@ class Command(BaseCommand):
             "For a token that may write, add -d scope='inventory:read inventory:write' "
             "to the token request.\n"
         )
+        auth = f"-u '{client.client_id}:{secret}'"
+        self.stdout.write("Introspect, revoke, and see the API refuse the revoked token:\n")
+        self.stdout.write(
+            f'  curl -s {auth} -d "token=$TOKEN" {base}/oauth/introspect'
+            "      # active: true\n"
+            f'  curl -i {auth} -d "token=$TOKEN" {base}/oauth/revoke'
+            "          # 200\n"
+            f'  curl -i -H "Authorization: Bearer $TOKEN" {base}/api/items/'
+            "              # 401 invalid_token\n"
+            f'  curl -s {auth} -d "token=$TOKEN" {base}/oauth/introspect'
+            "      # active: false\n"
+        )
+        self.stdout.write(f"Opaque tokens (client {DEMO_OPAQUE_CLIENT}):\n")
+        self.stdout.write(
+            f"  OPAQUE=$(curl -s -u '{opaque.client_id}:{opaque_secret}' "
+            f"-d grant_type=client_credentials {base}/oauth/token | .venv/bin/python -c "
+            "'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
+            f'  curl -i -H "Authorization: Bearer $OPAQUE" {base}/api/whoami\n'
+        )
+        self.stdout.write(f"Discovery (RFC 8414): {base}/.well-known/oauth-authorization-server")
         self.stdout.write(f"JWKS: {base}/oauth/jwks\n")
+
+    def _client(self, name: str, *, can_introspect: bool, token_format: str
+                ) -> tuple[Client, str]:
+        client, _ = Client.objects.update_or_create(
+            name=name,
+            defaults={
+                "allowed_scopes": " ".join(sorted(SCOPES)),
+                "default_scopes": "inventory:read",
+                "description": "Created by make demo",
+                "can_introspect": can_introspect,
+                "token_format": token_format,
+            },
+        )
+        # The old secret cannot be shown again (only its hash is kept): replace it.
+        client.secrets.filter(revoked_at__isnull=True).update(revoked_at=clock.now())
+        return client, client.add_secret(label="demo")
 
     def _ensure_admin(self) -> str | None:
         user_model = get_user_model()

@@ -56,6 +56,7 @@ from rest_framework.views import APIView  # noqa: E402
 
 from oauth_cc import validation  # noqa: E402
 from oauth_cc.rest_framework import BearerTokenAuthentication, HasScope  # noqa: E402
+from oauth_cc.settings import oauth_cc_settings  # noqa: E402
 
 
 class Bare(APIView):
@@ -119,19 +120,41 @@ def main() -> None:
             return environ("POST", "/oauth/token", body, HTTP_AUTHORIZATION=auth)
 
         scenarios[f"token request ({algorithm}, secret hashed)"] = token_call
-    token = json.loads(b"".join(app(token_call(), lambda *a: None)))["access_token"]
+    def issue(call) -> str:
+        return json.loads(b"".join(app(call(), lambda *a: None)))["access_token"]
 
-    def protected(raw: str, first_sight: bool = False):
+    token = issue(token_call)
+    revoked = issue(token_call)
+    opaque_client = Client.objects.create(name="bench opaque", allowed_scopes="read",
+                                          default_scopes="read", token_format="opaque")  # noqa: S106
+    opaque_secret = opaque_client.add_secret()
+    opaque_auth = "Basic " + base64.b64encode(
+        f"{opaque_client.client_id}:{opaque_secret}".encode()).decode()
+    opaque = issue(lambda: environ("POST", "/oauth/token", b"grant_type=client_credentials",
+                                   HTTP_AUTHORIZATION=opaque_auth))
+    from oauth_cc import inspection, views
+
+    views.revoke_record(inspection.identify(revoked))
+
+    def protected(raw: str, first_sight: bool = False, check_revocation: bool = True):
         def make():
+            # Harness switches, not shortcuts: the settings object caches values as
+            # attributes, and clearing the verified-token cache makes every call a first sight.
+            oauth_cc_settings.CHECK_REVOCATION = check_revocation
             if first_sight:
                 validation._verified.clear()
             return environ("GET", "/protected", HTTP_AUTHORIZATION=f"Bearer {raw}")
         return make
 
-    scenarios["protected GET, valid JWT (seen before)"] = protected(token)
-    scenarios["protected GET, valid JWT (first sight)"] = protected(token, first_sight=True)
+    scenarios["protected GET, JWT seen before, no denylist"] = protected(
+        token, check_revocation=False)
+    scenarios["protected GET, JWT seen before (denylist on)"] = protected(token)
+    scenarios["protected GET, JWT first sight (denylist on)"] = protected(token, first_sight=True)
+    scenarios["protected GET, revoked JWT"] = protected(revoked)
+    scenarios["protected GET, opaque seen before"] = protected(opaque)
+    scenarios["protected GET, opaque first sight (1 query)"] = protected(opaque, first_sight=True)
     scenarios["protected GET, invalid JWT (bad signature)"] = protected(token[:-6] + "AAAAAA")
-    expect_401 = {"protected GET, invalid JWT (bad signature)"}
+    expect_401 = {"protected GET, invalid JWT (bad signature)", "protected GET, revoked JWT"}
     scenarios["bare DRF APIView (ceiling)"] = lambda: environ("GET", "/bare")
     scenarios["plain Django view (floor)"] = lambda: environ("GET", "/plain")
 
@@ -155,6 +178,7 @@ def main() -> None:
                 call(make_env)
             results.setdefault(name, []).append((time.perf_counter() - start) / calls * 1e6)
     bare = statistics.median(results["bare DRF APIView (ceiling)"])
+    oauth_cc_settings.CHECK_REVOCATION = True
     print(f"{'scenario':45} {'µs/call':>9} {'spread':>8} {'÷ bare':>7}")
     for name, samples in results.items():
         median = statistics.median(samples)

@@ -1,8 +1,13 @@
-"""Django admin for clients, their secrets, scopes and signing keys.
+"""Django admin for clients, their secrets, scopes, audiences, signing keys and tokens.
 
 A client secret is shown exactly once, in the response that creates it, and is never written
 anywhere else: not in the session, the messages framework, a log entry or a log line. Signing
 keys are read-only; the only way to change them is a rotation step (``keys.rotate()``).
+
+Tokens are read-only too. An operator revokes a JWT or opaque access token by pasting it into
+"Revoke a token" (RFC 7009 semantics, without the client authentication); like a secret, the
+pasted token is never echoed, logged, or kept in the session or messages. Opaque tokens can also
+be revoked from their list. Expired rows are deleted by ``manage.py purgetokens``, not here.
 """
 
 from __future__ import annotations
@@ -23,12 +28,31 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from . import clock, credentials, keys, scopes
-from .models import Client, ClientSecret, Scope, SigningKey
+from . import clock, credentials, inspection, keys, revocation, scopes, views
+from .models import (
+    Audience,
+    Client,
+    ClientSecret,
+    OpaqueToken,
+    RevokedToken,
+    Scope,
+    SigningKey,
+    TokenFormat,
+)
+from .settings import oauth_cc_settings
 
 SECRETS_TEMPLATE = "admin/oauth_cc/client/new_secrets.html"
 ROTATE_TEMPLATE = "admin/oauth_cc/signingkey/rotate.html"
+REVOKE_TEMPLATE = "admin/oauth_cc/revokedtoken/revoke.html"
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    """Keep a page that shows or receives a credential out of every cache."""
+    add_never_cache_headers(response)
+    response["Pragma"] = "no-cache"
+    return response
 
 
 # --- clients --------------------------------------------------------------------------------
@@ -42,8 +66,42 @@ class ScopeChoiceField(forms.MultipleChoiceField):
         return scopes.canonical(super().clean(value))
 
 
+class AudienceChoiceField(forms.MultipleChoiceField):
+    """Audience identifiers as checkboxes; the cleaned value is sorted, unique, space-separated."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def to_python(self, value: Any) -> list[str]:
+        # An empty value (a form that posts "" for "none ticked") is no choice at all.
+        return [v for v in super().to_python(value) if v]
+
+    def clean(self, value: Any) -> str:
+        return " ".join(sorted(set(super().clean(value))))
+
+
+def audience_choices(stored: frozenset[str]) -> list[tuple[str, str]]:
+    """Registered audiences, then ``DEFAULT_AUDIENCE`` (usable without a row), then names
+    stored on the client that are neither (kept so that saving does not drop them)."""
+    choices: list[tuple[str, str]] = []
+    for identifier, name, is_active in Audience.objects.values_list(
+            "identifier", "name", "is_active"):
+        label = f"{identifier} ({name})" if name else identifier
+        if not is_active:
+            label = _("%(label)s (inactive)") % {"label": label}
+        choices.append((identifier, label))
+    known = {identifier for identifier, _label in choices}
+    default = oauth_cc_settings.DEFAULT_AUDIENCE
+    if default and default not in known:
+        choices.append((default, _("%(name)s (DEFAULT_AUDIENCE)") % {"name": default}))
+        known.add(default)
+    choices += [(s, _("%(name)s (not registered)") % {"name": s})
+                for s in sorted(stored - known)]
+    return choices
+
+
 class ClientAdminForm(forms.ModelForm):
-    """Client form whose scope fields are checkboxes over the registered ``Scope`` names."""
+    """Client form whose scope and audience fields are checkboxes over the registered
+    ``Scope`` names and ``Audience`` identifiers."""
 
     allowed_scopes = ScopeChoiceField(
         label=_("Allowed scopes"), required=False,
@@ -53,12 +111,17 @@ class ClientAdminForm(forms.ModelForm):
         label=_("Default scopes"), required=False,
         help_text=_("Scopes granted when a request names none; a subset of the allowed ones."),
     )
+    allowed_audiences = AudienceChoiceField(
+        label=_("Allowed audiences"), required=False,
+        help_text=_("APIs this client may get tokens for (RFC 8707 resource). None ticked: "
+                    "only OAUTH_CC['DEFAULT_AUDIENCE']."),
+    )
 
     class Meta:
         model = Client
         fields = ("name", "description", "is_active", "token_endpoint_auth_method",
                   "allowed_scopes", "default_scopes", "allowed_audiences",
-                  "access_token_lifetime")
+                  "access_token_lifetime", "token_format", "can_introspect")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,6 +135,9 @@ class ClientAdminForm(forms.ModelForm):
                 (s, _("%(name)s (not registered)") % {"name": s}) for s in unregistered
             ]
             self.initial[name] = sorted(stored)
+        stored_audiences = frozenset(self.instance.audience_list)
+        self.fields["allowed_audiences"].choices = audience_choices(stored_audiences)
+        self.initial["allowed_audiences"] = sorted(stored_audiences)
 
 
 class ClientSecretInlineForm(forms.ModelForm):
@@ -121,15 +187,38 @@ class NewSecret:
     change_url: str
 
 
+class TokenFormatFilter(admin.SimpleListFilter):
+    """Filter on ``token_format``, with the empty value (the setting's default) as a choice."""
+
+    title = _("token format")
+    parameter_name = "token_format"
+    DEFAULT = "default"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin
+                ) -> list[tuple[str, str]]:
+        return [(self.DEFAULT, _("default (OAUTH_CC['ACCESS_TOKEN_FORMAT'])")),
+                *TokenFormat.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Client]) -> QuerySet[Client]:
+        value = self.value()
+        if value == self.DEFAULT:
+            return queryset.filter(token_format="")
+        if value in TokenFormat.values:
+            return queryset.filter(token_format=value)
+        return queryset
+
+
 @admin.register(Client)
 class ClientAdmin(admin.ModelAdmin):
     """Clients: the first secret appears once on creation; more come from an action."""
 
     form = ClientAdminForm
     inlines = [ClientSecretInline]
-    list_display = ("client_id", "name", "is_active", "token_endpoint_auth_method", "created_at")
+    list_display = ("client_id", "name", "is_active", "token_endpoint_auth_method",
+                    "can_introspect", "created_at")
     list_display_links = ("client_id", "name")
-    list_filter = ("is_active", "token_endpoint_auth_method")
+    list_filter = ("is_active", "token_endpoint_auth_method", TokenFormatFilter,
+                   "can_introspect")
     search_fields = ("name", "client_id")
     readonly_fields = ("client_id", "created_at", "updated_at")
     actions = ["deactivate", "generate_secret"]
@@ -137,13 +226,15 @@ class ClientAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "client_id", "description", "is_active")}),
         (_("Token endpoint"), {"fields": (
             "token_endpoint_auth_method", "allowed_scopes", "default_scopes",
-            "allowed_audiences", "access_token_lifetime",
+            "allowed_audiences", "access_token_lifetime", "token_format",
         )}),
+        (_("Introspection"), {"fields": ("can_introspect",)}),
         (_("History"), {"fields": ("created_at", "updated_at")}),
     ]
     add_fieldsets = [
         (None, {"fields": ("name", "description", "is_active")}),
         fieldsets[1],
+        fieldsets[2],
     ]
 
     def get_fieldsets(self, request: HttpRequest, obj: Client | None = None) -> Any:
@@ -206,10 +297,7 @@ class ClientAdmin(admin.ModelAdmin):
             "title": title,
             "new_secrets": new,
         }
-        response = TemplateResponse(request, SECRETS_TEMPLATE, context)
-        add_never_cache_headers(response)
-        response["Pragma"] = "no-cache"
-        return response
+        return _no_store(TemplateResponse(request, SECRETS_TEMPLATE, context))
 
 
 # --- secrets and scopes -------------------------------------------------------------------
@@ -249,6 +337,24 @@ class ScopeAdmin(admin.ModelAdmin):
 
     list_display = ("name", "description")
     search_fields = ("name", "description")
+
+
+@admin.register(Audience)
+class AudienceAdmin(admin.ModelAdmin):
+    """Protected APIs tokens can be issued for (RFC 8707). The identifier is fixed once
+    created: clients list it and issued tokens carry it as ``aud``."""
+
+    list_display = ("identifier", "name", "is_active", "access_token_lifetime")
+    list_editable = ("is_active", "access_token_lifetime")
+    list_filter = ("is_active",)
+    search_fields = ("identifier", "name", "description")
+    fields = ("identifier", "name", "description", "is_active", "access_token_lifetime",
+              "created_at")
+    readonly_fields = ("created_at",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Audience | None = None
+                            ) -> tuple[str, ...]:
+        return ("identifier", *self.readonly_fields) if obj else tuple(self.readonly_fields)
 
 
 # --- signing keys -------------------------------------------------------------------------
@@ -345,3 +451,183 @@ class SigningKeyAdmin(admin.ModelAdmin):
             .first(),
         }
         return TemplateResponse(request, ROTATE_TEMPLATE, context)
+
+
+# --- tokens -------------------------------------------------------------------------------
+
+NOT_OURS = _("This is not a token issued by this server.")
+
+
+class UnrenderedTextarea(forms.Textarea):
+    """A textarea that never renders its value: a redisplayed form comes back empty, like
+    ``PasswordInput(render_value=False)``."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
+class RevokeTokenForm(forms.Form):
+    """One pasted access token; ``record`` is what ``inspection.identify`` found.
+
+    The token itself is not kept in ``cleaned_data``: only its record is.
+    """
+
+    token = forms.CharField(
+        label=_("Access token"),
+        widget=UnrenderedTextarea(attrs={
+            "rows": 6, "cols": 80, "autocomplete": "off", "spellcheck": "false",
+            "autocapitalize": "off", "class": "vLargeTextField",
+        }),
+        help_text=_("A JWT or opaque access token issued by this server. It is not stored "
+                    "and not shown again."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.record: inspection.TokenRecord | None = None
+
+    @sensitive_variables()
+    def clean_token(self) -> str:
+        raw = self.cleaned_data["token"]
+        # Operators often copy the whole header value.
+        if raw[:7].lower() == "bearer ":
+            raw = raw[7:].strip()
+        record = inspection.identify(raw)
+        if record is None:
+            raise forms.ValidationError(NOT_OURS, code="unknown_token")
+        self.record = record
+        return ""
+
+
+def _has_expired(record: inspection.TokenRecord) -> bool:
+    """Past ``exp`` plus ``CLOCK_LEEWAY``: no resource server accepts it any more."""
+    exp = record.claims.get("exp")
+    if not isinstance(exp, int | float):
+        return True
+    return clock.timestamp() >= exp + float(oauth_cc_settings.CLOCK_LEEWAY)
+
+
+@admin.register(RevokedToken)
+class RevokedTokenAdmin(admin.ModelAdmin):
+    """Revoked tokens (the denylist), read-only; ``revoke/`` revokes a pasted token.
+
+    Rows are deleted by ``manage.py purgetokens`` once the token has expired.
+    """
+
+    list_display = ("jti", "client_id", "revoked_at", "expires_at")
+    list_filter = ("client_id",)
+    search_fields = ("jti", "client_id")
+    fields = ("jti", "client_id", "revoked_at", "expires_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        """Revoking a pasted token needs the add (or change) permission on revoked tokens."""
+        label, model = self.opts.app_label, self.opts.model_name
+        return (request.user.has_perm(f"{label}.add_{model}")
+                or request.user.has_perm(f"{label}.change_{model}"))
+
+    def get_urls(self) -> list[URLPattern]:
+        name = f"{self.opts.app_label}_{self.opts.model_name}_revoke"
+        view = self.admin_site.admin_view(sensitive_post_parameters("token")(self.revoke_view))
+        return [path("revoke/", view, name=name), *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest,
+                        extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra_context = {**(extra_context or {}),
+                         "has_revoke_permission": self.has_revoke_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def revoke_view(self, request: HttpRequest) -> HttpResponse:
+        """GET: the form; POST: identify the pasted token and revoke it (RFC 7009 §2.1)."""
+        if not self.has_revoke_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = RevokeTokenForm(request.POST)
+            if form.is_valid() and form.record is not None:
+                self._revoke(request, form.record)
+                # Redirect, so that reloading the page does not post the token again.
+                return _no_store(HttpResponseRedirect(self._after_revoke_url(request)))
+        elif request.method == "GET":
+            form = RevokeTokenForm()
+        else:
+            return HttpResponseNotAllowed(["GET", "POST"])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Revoke a token"),
+            "form": form,
+            "has_view_permission": self.has_view_permission(request),
+        }
+        return _no_store(TemplateResponse(request, REVOKE_TEMPLATE, context))
+
+    def _revoke(self, request: HttpRequest, record: inspection.TokenRecord) -> None:
+        names = {"jti": record.jti, "client_id": record.client_id}
+        if record.revoked:
+            self.message_user(request, _("Token %(jti)s of client %(client_id)s was already "
+                                         "revoked.") % names, messages.INFO)
+            return
+        if _has_expired(record):
+            self.message_user(request, _("Token %(jti)s of client %(client_id)s has expired; "
+                                         "there is nothing to revoke.") % names, messages.INFO)
+            return
+        views.revoke_record(record)
+        row = RevokedToken.objects.filter(jti=record.jti).first()
+        if row is not None:
+            self.log_addition(request, row, "Revoked by pasting the token in the admin.")
+        self.message_user(request, _("Revoked token %(jti)s of client %(client_id)s.") % names,
+                          messages.SUCCESS)
+
+    def _after_revoke_url(self, request: HttpRequest) -> str:
+        page = "changelist" if self.has_view_permission(request) else "revoke"
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_{page}",
+                       current_app=self.admin_site.name)
+
+
+@admin.register(OpaqueToken)
+class OpaqueTokenAdmin(admin.ModelAdmin):
+    """Issued opaque tokens, read-only and never with their digest; revocable by an action."""
+
+    list_display = ("jti", "client", "scope", "audience", "issued_at", "expires_at",
+                    "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),
+                   ("client", admin.RelatedOnlyFieldListFilter), "expires_at")
+    list_select_related = ("client",)
+    search_fields = ("jti", "client__client_id", "client__name")
+    fields = ("jti", "client", "scope", "audience", "issued_at", "expires_at", "revoked_at")
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        """Revoking opaque tokens needs the change permission on them."""
+        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+
+    @admin.action(description=_("Revoke selected tokens"), permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[OpaqueToken]) -> None:
+        """Revoke each selected token that is neither revoked nor expired."""
+        live = queryset.filter(revoked_at__isnull=True, expires_at__gt=clock.now())
+        count = 0
+        for row in live.select_related("client"):
+            revocation.revoke_opaque(row.jti)
+            self.log_change(request, row, "Revoked in the admin.")
+            count += 1
+        self.message_user(request, ngettext(
+            "Revoked %(count)d token.", "Revoked %(count)d tokens.", count,
+        ) % {"count": count}, messages.SUCCESS if count else messages.INFO)

@@ -36,6 +36,14 @@ class TokenRecord:
     def jti(self) -> str:
         return str(self.claims["jti"])
 
+    def revocable(self, now: float | None = None) -> bool:
+        """Not yet revoked and still accepted somewhere: resource servers allow
+        ``CLOCK_LEEWAY`` past ``exp``, so a token stays revocable that long."""
+        now = clock.timestamp() if now is None else now
+        exp = self.claims.get("exp")
+        leeway = float(oauth_cc_settings.CLOCK_LEEWAY)
+        return not self.revoked and isinstance(exp, int | float) and now < exp + leeway
+
     def active(self, now: float | None = None) -> bool:
         now = clock.timestamp() if now is None else now
         leeway = float(oauth_cc_settings.CLOCK_LEEWAY)

@@ -81,8 +81,18 @@ class Audience(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if " " in self.identifier:
+        if any(c.isspace() for c in self.identifier):
             raise ValidationError({"identifier": _("One URI, without spaces.")})
+
+
+@receiver(post_delete, sender=Audience, dispatch_uid="oauth_cc_audience_deleted")
+def _forget_deleted_audience(sender: type[Audience], instance: Audience, **kwargs: Any) -> None:
+    """A deleted audience is no longer granted: drop it from every client that lists it."""
+    for client in Client.objects.filter(allowed_audiences__contains=instance.identifier):
+        kept = [uri for uri in client.audience_list if uri != instance.identifier]
+        if len(kept) != len(client.audience_list):
+            client.allowed_audiences = " ".join(kept)
+            client.save(update_fields=["allowed_audiences", "updated_at"])
 
 
 class TokenEndpointAuthMethod(models.TextChoices):
@@ -312,4 +322,4 @@ class OpaqueToken(models.Model):
         ordering = ["-issued_at"]
 
     def __str__(self) -> str:
-        return f"{self.jti} ({self.client_id})"
+        return f"{self.jti} ({self.client.client_id})"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import caches
@@ -76,7 +76,9 @@ def snapshot(now: float) -> Snapshot:
             return known
     from .models import RevokedToken
 
-    jtis = list(RevokedToken.objects.filter(expires_at__gt=clock.now())
+    # Resource servers accept a token until exp + CLOCK_LEEWAY: keep its revocation as long.
+    horizon = clock.now() - timedelta(seconds=float(oauth_cc_settings.CLOCK_LEEWAY))
+    jtis = list(RevokedToken.objects.filter(expires_at__gt=horizon)
                 .values_list("jti", flat=True)[:REVOCATION_SET_LIMIT + 1])
     fresh = Snapshot(version, now,
                      frozenset(jtis) if len(jtis) <= REVOCATION_SET_LIMIT else None)
@@ -121,7 +123,7 @@ def purge(before: datetime | None = None) -> tuple[int, int]:
     """Delete denylist rows and opaque tokens that have expired; returns the two counts."""
     from .models import OpaqueToken, RevokedToken
 
-    before = before or clock.now()
+    before = before or clock.now() - timedelta(seconds=float(oauth_cc_settings.CLOCK_LEEWAY))
     revoked, _ = RevokedToken.objects.filter(expires_at__lte=before).delete()
     opaque, _ = OpaqueToken.objects.filter(expires_at__lte=before).delete()
     return revoked, opaque

@@ -138,7 +138,7 @@ def revoke(request: HttpRequest) -> HttpResponse:
         if record is not None:
             if record.client_id != client.client_id:
                 raise InvalidGrant("The token was not issued to this client.")
-            if not record.revoked and record.active():
+            if record.revocable():
                 revoke_record(record)
                 logger.info("client_id=%s revoked token jti=%s", client.client_id, record.jti)
     except OAuthError as error:

@@ -137,3 +137,21 @@ def test_several_resources_take_the_shortest_lifetime_RES_01(client, make_client
                                ("resource", "https://b.example.test")],
                       auth=(c.client_id, secret)).json()
     assert body["expires_in"] == 120
+
+
+def test_deleted_audience_is_removed_from_clients_RES_03(make_client):
+    # RES-03: a deleted API is no longer a target.
+    c, _ = make_client(allowed_audiences="https://a.example.test https://b.example.test")
+    Audience.objects.filter(identifier="https://a.example.test").delete()
+    c.refresh_from_db()
+    assert c.allowed_audiences == "https://b.example.test"
+
+
+@pytest.mark.parametrize("identifier", ["https://a.test\thttps://b.test", "https://a.test b",
+                                        "relative/path", "https://a.test#frag"])
+def test_audience_identifier_is_one_absolute_uri_RES_01(db, identifier):
+    # RES-01: an absolute URI without fragment.
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        Audience(identifier=identifier).full_clean()

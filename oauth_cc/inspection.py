@@ -17,9 +17,9 @@ from django.views.decorators.debug import sensitive_variables
 from . import clock
 from .errors import InvalidToken
 from .key_sources import local_keys
-from .models import OpaqueToken, RevokedToken
+from .models import RevokedToken
 from .settings import oauth_cc_settings
-from .validation import decode, is_opaque, opaque_claims
+from .validation import decode, is_opaque, load_opaque, opaque_claims
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +59,11 @@ def identify(raw: str) -> TokenRecord | None:
     if len(raw) > int(oauth_cc_settings.MAX_ACCESS_TOKEN_LENGTH):
         return None
     if is_opaque(raw):
-        row = (OpaqueToken.objects.filter(digest=hashlib.sha256(raw.encode()).hexdigest())
-               .select_related("client").first())
-        if row is None:
+        record = load_opaque(hashlib.sha256(raw.encode()).hexdigest())
+        if record is None:
             return None
-        return TokenRecord(opaque_claims(row), opaque=True, revoked=row.revoked_at is not None)
+        return TokenRecord(opaque_claims(record), opaque=True,
+                           revoked=record.revoked_at is not None)
     try:
         claims, _kid = decode(raw, source=local_keys, issuer=oauth_cc_settings.ISSUER,
                               audience=None)

@@ -53,8 +53,25 @@ def _scope_set(value: Any) -> frozenset[str]:
     return frozenset(names)
 
 
+_memo: dict[tuple[int, str, str | None], tuple[Any, Any]] = {}
+
+
 def requirement(spec: Any, *, method: str, action: str | None = None,
                 owner: str = "the view") -> tuple[frozenset[str], ...] | None:
+    """``_requirement`` remembered per declaration object, method and action (declarations
+    are read on every request; they are parsed once)."""
+    key = (id(spec), method, action)
+    found = _memo.get(key)
+    if found is not None and found[0] is spec:
+        return found[1]
+    result = _requirement(spec, method=method, action=action, owner=owner)
+    if len(_memo) < 10_000:
+        _memo[key] = (spec, result)
+    return result
+
+
+def _requirement(spec: Any, *, method: str, action: str | None = None,
+                 owner: str = "the view") -> tuple[frozenset[str], ...] | None:
     """The alternatives a request must satisfy, from a ``required_scopes`` value; None when
     a mapping has no entry for this action or method (HEAD falls back to GET)."""
     if spec is None:
@@ -66,7 +83,7 @@ def requirement(spec: Any, *, method: str, action: str | None = None,
     if isinstance(spec, Mapping):
         for key in (action, method, "GET" if method == "HEAD" else None, "*"):
             if key is not None and key in spec:
-                return requirement(spec[key], method=method, owner=owner)
+                return _requirement(spec[key], method=method, owner=owner)
         return None
     if isinstance(spec, AnyOf):
         return spec.alternatives

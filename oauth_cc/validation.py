@@ -107,6 +107,48 @@ class _VerifiedTokens:
 
 _verified = _VerifiedTokens()
 
+#: How long a token that failed for good is answered from memory.
+REJECTED_SECONDS = 60.0
+REJECTED_SIZE = 1024
+
+
+def _final(description: str) -> InvalidToken:
+    """An ``InvalidToken`` that the same token string will always get (bad signature, wrong
+    issuer, expired...), unlike one that depends on keys not yet fetched or on time."""
+    error = InvalidToken(description)
+    error.permanent = True  # type: ignore[attr-defined]
+    return error
+
+
+class _RejectedTokens:
+    """Bounded memory of tokens that failed for good, by SHA-256, for ``REJECTED_SECONDS``:
+    a client retrying a bad token does not cost a signature check each time."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: bytes, now: float) -> str | None:
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None or now >= entry[1]:
+                return None
+            return entry[0]
+
+    def put(self, digest: bytes, description: str, now: float) -> None:
+        with self._lock:
+            self._entries[digest] = (description, now + REJECTED_SECONDS)
+            self._entries.move_to_end(digest)
+            while len(self._entries) > REJECTED_SIZE:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_rejected = _RejectedTokens()
+
 
 @on_reload
 def clear_caches() -> None:
@@ -114,6 +156,7 @@ def clear_caches() -> None:
     local_keys.clear()
     remote_keys.clear()
     _verified.clear()
+    _rejected.clear()
     revocation.forget()
 
 
@@ -139,6 +182,9 @@ def verify(raw: str) -> AccessToken:
         if token is not None and token.kid and key_source().get(token.kid) is None:
             token = None
         if token is None:
+            known_bad = _rejected.get(digest, now)
+            if known_bad is not None:
+                raise InvalidToken(known_bad)
             if is_opaque(raw):
                 if not local:
                     raise InvalidToken("Opaque tokens cannot be verified by this resource "
@@ -150,7 +196,9 @@ def verify(raw: str) -> AccessToken:
                 _verified.put(digest, token, size)
         if revoked is not None and revoked.revoked(token.jti):
             raise InvalidToken("The access token has been revoked.")
-    except InvalidToken:
+    except InvalidToken as error:
+        if getattr(error, "permanent", False):
+            _rejected.put(digest, error.description or "", now)
         raise
     except KeySourceUnavailable:
         raise InvalidToken("The token cannot be verified right now.") from None
@@ -165,35 +213,85 @@ def is_opaque(raw: str) -> bool:
     return "." not in raw and raw.startswith(oauth_cc_settings.OPAQUE_TOKEN_PREFIX)
 
 
+@dataclass(frozen=True, slots=True)
+class OpaqueRecord:
+    """An opaque token's row, as the resource server needs it."""
+
+    jti: str
+    scope: str
+    audience: str
+    issued_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    client_id: str
+
+
+_OPAQUE_SQL: dict[str, str] = {}
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)  # Django stores UTC
+    return value
+
+
+def load_opaque(digest: str) -> OpaqueRecord | None:
+    """One indexed lookup by SHA-256 digest, with a query compiled once per database (the
+    ORM's query building would cost several times the lookup itself)."""
+    from django.db import connections, router
+
+    from .models import Client, OpaqueToken
+
+    alias = router.db_for_read(OpaqueToken)
+    connection = connections[alias]
+    sql = _OPAQUE_SQL.get(alias)
+    if sql is None:
+        q = connection.ops.quote_name
+        token, client = OpaqueToken._meta, Client._meta
+        columns = ", ".join(f"o.{q(token.get_field(name).column)}" for name in (
+            "jti", "scope", "audience", "issued_at", "expires_at", "revoked_at"))
+        sql = _OPAQUE_SQL[alias] = (
+            f"SELECT {columns}, c.{q('client_id')} "  # noqa: S608 (identifiers only)
+            f"FROM {q(token.db_table)} o INNER JOIN {q(client.db_table)} c "
+            f"ON o.{q(token.get_field('client').column)} = c.{q(client.pk.column)} "
+            f"WHERE o.{q('digest')} = %s"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [digest])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    jti, scope, audience, issued_at, expires_at, revoked_at, client_id = row
+    return OpaqueRecord(jti, scope, audience, _aware(issued_at), _aware(expires_at),
+                        _aware(revoked_at), client_id)
+
+
 @sensitive_variables()
 def _verify_opaque(raw: str, now: float) -> AccessToken:
     """One indexed lookup of the token's SHA-256 (local mode only)."""
-    from .models import OpaqueToken
-
-    row = (OpaqueToken.objects.filter(digest=hashlib.sha256(raw.encode()).hexdigest())
-           .select_related("client").only("jti", "scope", "audience", "issued_at",
-                                          "expires_at", "revoked_at", "client__client_id")
-           .first())
-    if row is None or row.revoked_at is not None:
-        raise InvalidToken("The access token is invalid.")
-    claims = opaque_claims(row)
+    record = load_opaque(hashlib.sha256(raw.encode()).hexdigest())
+    if record is None or record.revoked_at is not None:
+        raise _final("The access token is invalid.")
+    claims = opaque_claims(record)
     if now >= claims["exp"]:
-        raise InvalidToken("The access token has expired.")
+        raise _final("The access token has expired.")
     audience = expected_audience()
-    if not audience or audience not in row.audience.split():
-        raise InvalidToken("The access token is not meant for this resource.")
+    if not audience or audience not in record.audience.split():
+        raise _final("The access token is not meant for this resource.")
     return _access_token(claims, kid="")
 
 
-def opaque_claims(row: Any) -> dict[str, Any]:
+def opaque_claims(record: OpaqueRecord) -> dict[str, Any]:
     """The claims an opaque token stands for, as a JWT would carry them."""
-    audiences = row.audience.split()
-    client_id = row.client.client_id
+    audiences = record.audience.split()
+    client_id = record.client_id
     return {
         "iss": oauth_cc_settings.ISSUER, "sub": client_id,
         "aud": audiences[0] if len(audiences) == 1 else audiences,
-        "exp": int(row.expires_at.timestamp()), "iat": int(row.issued_at.timestamp()),
-        "jti": row.jti, "client_id": client_id, "scope": row.scope,
+        "exp": int(record.expires_at.timestamp()), "iat": int(record.issued_at.timestamp()),
+        "jti": record.jti, "client_id": client_id, "scope": record.scope,
     }
 
 
@@ -209,7 +307,7 @@ def _verify_uncached(raw: str, now: float) -> AccessToken:
     if "cnf" in claims:
         # RSV-08: a sender-constrained token needs its proof (DPoP, mTLS), which this
         # resource server does not check yet; as a plain Bearer token it is refused.
-        raise InvalidToken("Sender-constrained tokens are not accepted here.")
+        raise _final("Sender-constrained tokens are not accepted here.")
     return _access_token(claims, kid)
 
 
@@ -221,22 +319,22 @@ def decode(raw: str, *, source: Any, issuer: str, audience: str | None
     # Three segments of unpadded base64url (RFC 7515 §2): not a JWE, and no padded copies of
     # a token that would verify as the same token under another string.
     if raw.count(".") != 2 or "=" in raw:
-        raise InvalidToken("The access token is malformed.")
+        raise _final("The access token is malformed.")
     try:
         header = jwt.get_unverified_header(raw)
     except jwt.InvalidTokenError:  # malformed, non-string kid, unsupported crit...
-        raise InvalidToken("The access token is malformed.") from None
+        raise _final("The access token is malformed.") from None
     typ = header.get("typ")
     if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
-        raise InvalidToken("The token is not a JWT access token.")
+        raise _final("The token is not a JWT access token.")
     algorithm = header.get("alg")
     if not isinstance(algorithm, str) or algorithm not in accepted_algorithms():
-        raise InvalidToken("The token's algorithm is not accepted.")
+        raise _final("The token's algorithm is not accepted.")
     if "crit" in header:
-        raise InvalidToken("The token uses a critical extension this server does not know.")
+        raise _final("The token uses a critical extension this server does not know.")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
-        raise InvalidToken("The token names no key.")
+        raise _final("The token names no key.")
     key = source.get(kid)
     if key is None:
         raise InvalidToken("The token's signing key is unknown.")
@@ -251,13 +349,13 @@ def decode(raw: str, *, source: Any, issuer: str, audience: str | None
                      "verify_exp": False, "verify_nbf": False, "verify_iat": False},
         )
     except jwt.InvalidAudienceError:
-        raise InvalidToken("The access token is not meant for this resource.") from None
+        raise _final("The access token is not meant for this resource.") from None
     except jwt.InvalidIssuerError:
-        raise InvalidToken("The access token comes from an untrusted issuer.") from None
+        raise _final("The access token comes from an untrusted issuer.") from None
     except jwt.MissingRequiredClaimError:
-        raise InvalidToken("The access token lacks a required claim.") from None
+        raise _final("The access token lacks a required claim.") from None
     except jwt.InvalidTokenError:
-        raise InvalidToken("The access token is invalid.") from None
+        raise _final("The access token is invalid.") from None
     return claims, kid
 
 
@@ -268,7 +366,7 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
     # RFC 7519 §2 NumericDate: a JSON number (not a string, not a boolean), within reason.
     if isinstance(value, bool) or not isinstance(value, int | float) or not (
             0 <= value < 1e11):
-        raise InvalidToken("The access token has a malformed claim.")
+        raise _final("The access token has a malformed claim.")
     return float(value)
 
 
@@ -279,7 +377,7 @@ def check_times(claims: dict[str, Any], now: float) -> None:
     nbf = _numeric_date(claims, "nbf")
     iat = _numeric_date(claims, "iat")
     if exp is None or now >= exp + leeway:
-        raise InvalidToken("The access token has expired.")
+        raise _final("The access token has expired.")
     if nbf is not None and now < nbf - leeway:
         raise InvalidToken("The access token is not valid yet.")
     if iat is not None and iat > now + leeway:
@@ -299,9 +397,9 @@ def _access_token(claims: dict[str, Any], kid: str) -> AccessToken:
     client_id, scope, aud = claims.get("client_id"), claims.get("scope", ""), claims["aud"]
     jti, sub = claims.get("jti"), claims.get("sub")
     if not all(isinstance(v, str) and v for v in (client_id, jti, sub)):
-        raise InvalidToken("The access token has a malformed claim.")
+        raise _final("The access token has a malformed claim.")
     if not isinstance(scope, str):
-        raise InvalidToken("The access token has a malformed claim.")
+        raise _final("The access token has a malformed claim.")
     return AccessToken(
         client_id=client_id,
         scopes=frozenset(scope.split()),

@@ -262,3 +262,44 @@ def test_verify_raises_only_invalid_token_RSV_05(db):
     for raw in ("", "a.b", "é.é.é", "\udcff.x.y"):
         with pytest.raises(InvalidToken):
             validation.verify(raw)
+
+
+# --- tokens refused for good are remembered; others are not (RSV-05, RSV-06, RSV-09) ---------
+
+def test_bad_signature_is_remembered_and_answered_the_same_RSV_05(client, signing_key):
+    # RSV-05
+    token = forge(valid_claims(scope=READ))
+    bad = token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB")
+    first = client.get("/api/whoami", **bearer(bad))
+    second = client.get("/api/whoami", **bearer(bad))
+    assert first.status_code == second.status_code == 401
+    assert first["WWW-Authenticate"] == second["WWW-Authenticate"]
+    assert validation._rejected.get(
+        __import__("hashlib").sha256(bad.encode()).digest(), __import__("time").time())
+
+
+def test_not_yet_valid_token_is_accepted_once_valid_RSV_06(client, signing_key, fake_clock):
+    # RSV-06: a token refused for its nbf is not remembered as bad.
+    token = forge(valid_claims(scope=READ, nbf=int(fake_clock.now) + 120))
+    assert client.get("/api/whoami", **bearer(token)).status_code == 401
+    fake_clock.advance(121)
+    assert client.get("/api/whoami", **bearer(token)).status_code == 200
+
+
+def test_unknown_kid_is_accepted_once_published_RSV_09(client, signing_key, fake_clock):
+    # RSV-09: "unknown key" is not a final answer; the key may be published next.
+    fresh = keys.generate_private_key("ES256")
+    kid = keys.public_jwk(fresh, "ES256")["kid"]
+    token = jwt.encode(valid_claims(scope=READ), fresh, algorithm="ES256",
+                       headers={"typ": "at+jwt", "kid": kid})
+    assert client.get("/api/whoami", **bearer(token)).status_code == 401
+    import json as _json
+
+    from oauth_cc.models import SigningKey
+
+    SigningKey.objects.create(
+        kid=kid, algorithm="ES256", state=SigningKey.State.PENDING,
+        encrypted_private_key=keys.encrypt_private_key(fresh),
+        public_jwk_json=_json.dumps(keys.public_jwk(fresh, "ES256")))
+    fake_clock.advance(6)  # past the local key source's minimum refresh interval
+    assert client.get("/api/whoami", **bearer(token)).status_code == 200

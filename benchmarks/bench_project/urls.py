@@ -1,0 +1,12 @@
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("bare", views.Bare.as_view()),
+    path("plain", views.plain),
+    path("occ/", include("oauth_cc.urls")),
+    path("occ/protected", views.OAuthCC.as_view()),
+    path("dot/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    path("dot/protected", views.DOT.as_view()),
+]

@@ -86,6 +86,13 @@ class KeySource:
             found = self._reload(now, unknown_kid=True).get(kid)
         return found
 
+    def sole_key(self) -> VerificationKey | None:
+        """The one key, when exactly one is loaded and still fresh; else None (no loading)."""
+        keys = self._keys
+        if keys is None or len(keys) != 1 or clock.timestamp() >= self._expires:
+            return None
+        return next(iter(keys.values()))
+
     def _reload(self, now: float, *, unknown_kid: bool) -> dict[str, VerificationKey]:
         with self._lock:
             recent = now - self._last_attempt < self._min_refresh()

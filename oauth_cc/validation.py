@@ -320,10 +320,58 @@ def decode(raw: str, *, source: Any, issuer: str, audience: str | None
     # a token that would verify as the same token under another string.
     if raw.count(".") != 2 or "=" in raw:
         raise _final("The access token is malformed.")
+    sole = source.sole_key()
+    if sole is not None:
+        # With one published key (no rotation under way), try it first: PyJWT then parses
+        # the token once instead of twice. The header is still checked in full below; any
+        # failure falls through to the general path, which names the real reason.
+        try:
+            complete = jwt.decode_complete(
+                raw, key=sole.key, algorithms=[sole.algorithm], audience=audience,
+                issuer=issuer, options=_decode_options(audience))
+        except jwt.InvalidTokenError:
+            pass
+        else:
+            header = complete["header"]
+            if header.get("kid") == sole.kid:
+                _check_header(header)
+                return complete["payload"], sole.kid
     try:
         header = jwt.get_unverified_header(raw)
     except jwt.InvalidTokenError:  # malformed, non-string kid, unsupported crit...
         raise _final("The access token is malformed.") from None
+    _check_header(header)
+    kid, algorithm = header["kid"], header["alg"]
+    key = source.get(kid)
+    if key is None:
+        raise InvalidToken("The token's signing key is unknown.")
+    if key.algorithm != algorithm:
+        raise InvalidToken("The token's algorithm does not match its key.")
+    try:
+        claims = jwt.decode(
+            raw, key=key.key, algorithms=[key.algorithm], audience=audience, issuer=issuer,
+            options=_decode_options(audience),
+        )
+    except jwt.InvalidAudienceError:
+        raise _final("The access token is not meant for this resource.") from None
+    except jwt.InvalidIssuerError:
+        raise _final("The access token comes from an untrusted issuer.") from None
+    except jwt.MissingRequiredClaimError:
+        raise _final("The access token lacks a required claim.") from None
+    except jwt.InvalidTokenError:
+        raise _final("The access token is invalid.") from None
+    return claims, kid
+
+
+def _decode_options(audience: str | None) -> dict[str, Any]:
+    # Times are checked against oauth_cc.clock, the project's one clock, not by PyJWT.
+    return {"require": REQUIRED_CLAIMS, "verify_signature": True,
+            "verify_aud": audience is not None,
+            "verify_exp": False, "verify_nbf": False, "verify_iat": False}
+
+
+def _check_header(header: dict[str, Any]) -> None:
+    """RSV-01, RSV-05: typ, an accepted alg, no crit, a kid."""
     typ = header.get("typ")
     if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
         raise _final("The token is not a JWT access token.")
@@ -335,28 +383,6 @@ def decode(raw: str, *, source: Any, issuer: str, audience: str | None
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise _final("The token names no key.")
-    key = source.get(kid)
-    if key is None:
-        raise InvalidToken("The token's signing key is unknown.")
-    if key.algorithm != algorithm:
-        raise InvalidToken("The token's algorithm does not match its key.")
-    try:
-        claims = jwt.decode(
-            raw, key=key.key, algorithms=[key.algorithm], audience=audience, issuer=issuer,
-            # Times are checked against oauth_cc.clock, the project's one clock.
-            options={"require": REQUIRED_CLAIMS, "verify_signature": True,
-                     "verify_aud": audience is not None,
-                     "verify_exp": False, "verify_nbf": False, "verify_iat": False},
-        )
-    except jwt.InvalidAudienceError:
-        raise _final("The access token is not meant for this resource.") from None
-    except jwt.InvalidIssuerError:
-        raise _final("The access token comes from an untrusted issuer.") from None
-    except jwt.MissingRequiredClaimError:
-        raise _final("The access token lacks a required claim.") from None
-    except jwt.InvalidTokenError:
-        raise _final("The access token is invalid.") from None
-    return claims, kid
 
 
 def _numeric_date(claims: dict[str, Any], name: str) -> float | None:

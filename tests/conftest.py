@@ -195,3 +195,25 @@ def forge(claims: dict[str, Any] | None = None, *, algorithm: str = "RS256",
 def bearer(token: str) -> dict[str, str]:
     """Test-client keyword arguments for ``Authorization: Bearer <token>``."""
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+#: RFC 6749 §5.2 / RFC 6750 §3: characters allowed in error and error_description.
+ERROR_TEXT = __import__("re").compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+BASIC_CHALLENGE_VALUE = 'Basic realm="oauth_cc", charset="UTF-8"'
+
+
+def assert_error(response: Any, error: str, status: int = 400) -> dict[str, Any]:
+    """An RFC 6749 §5.2 error: status, JSON, no-store, allowed characters, and the Basic
+    challenge on a 401 (GEN-02, GEN-03, GEN-05, GEN-09)."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    assert response["Cache-Control"] == "no-store"
+    assert response["Pragma"] == "no-cache"
+    body = response.json()
+    assert body["error"] == error
+    assert set(body) <= {"error", "error_description", "error_uri"}
+    for value in body.values():
+        assert ERROR_TEXT.fullmatch(value)
+    if status == 401:
+        assert response["WWW-Authenticate"] == BASIC_CHALLENGE_VALUE
+    return body

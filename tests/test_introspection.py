@@ -21,6 +21,7 @@ from oauth_cc.models import Audience, TokenEndpointAuthMethod
 from tests.conftest import (
     AUDIENCE,
     ISSUER,
+    assert_error,
     bearer,
     forge,
     get_token,
@@ -69,19 +70,6 @@ def assert_inactive(response) -> None:
     assert assert_introspection(response) == {"active": False}
 
 
-def assert_error(response, error: str, status: int = 400) -> dict[str, Any]:
-    """An RFC 6749 §5.2 error (GEN-02, GEN-03, GEN-05, GEN-09)."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    assert response["Cache-Control"] == "no-store"
-    assert response["Pragma"] == "no-cache"
-    body = response.json()
-    assert body["error"] == error
-    assert set(body) <= {"error", "error_description", "error_uri"}
-    assert all(ERROR_TEXT.fullmatch(value) for value in body.values())
-    if status == 401:
-        assert BASIC_CHALLENGE.fullmatch(response["WWW-Authenticate"])
-    return body
 
 
 # --- fixtures -----------------------------------------------------------------------------

@@ -17,26 +17,12 @@ import pytest
 from oauth_cc import clock, credentials
 from oauth_cc.models import Client, ClientSecret, TokenEndpointAuthMethod
 from oauth_cc.signals import client_authentication_failed, token_issued
-from tests.conftest import AUDIENCE, ISSUER, TOKEN_URL, basic, post_token, verify
+from tests.conftest import AUDIENCE, ISSUER, TOKEN_URL, assert_error, basic, post_token, verify
 
 GRANT = {"grant_type": "client_credentials"}
 ERROR_TEXT = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 
-def assert_error(response, error: str, status: int = 400) -> dict:
-    """An RFC 6749 §5.2 error: status, JSON, no-store, allowed characters (GEN-02/03/05)."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    assert response["Cache-Control"] == "no-store"
-    assert response["Pragma"] == "no-cache"
-    body = response.json()
-    assert body["error"] == error
-    assert set(body) <= {"error", "error_description", "error_uri"}
-    for value in body.values():
-        assert ERROR_TEXT.fullmatch(value)
-    if status == 401:
-        assert response["WWW-Authenticate"] == 'Basic realm="oauth_cc", charset="UTF-8"'
-    return body
 
 
 # --- success ----------------------------------------------------------------------------------

@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 DEMO_PORT ?= 8000
 export DEMO_PORT
 
+BENCH_VENV ?= .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
 .PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
@@ -28,8 +31,19 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 	$(BIN)/python -m ruff check .
 
+$(BENCH_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "oauth_cc needs Python 3.11 or newer; set PYTHON=python3.x")'
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[bench]'
+	@touch $(BENCH_STAMP)
+
+## Benchmark oauth_cc against django-oauth-toolkit and a bare DRF view (benchmarks/README.md).
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) build dist *.egg-info

@@ -19,11 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-from django.db import connections, router
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
-from . import clock, credentials
+from . import clock, credentials, queries
 from .errors import InvalidClient, InvalidRequest
 from .http import FormParameters
 from .models import Client, ClientSecret, TokenEndpointAuthMethod
@@ -190,34 +189,28 @@ _FIELDS = ("id", "client_id", "name", "is_active", "token_endpoint_auth_method",
            "token_format", "can_introspect")
 _BOOLEANS = frozenset(i for i, name in enumerate(_FIELDS)
                       if name in ("is_active", "can_introspect"))
-_SQL: dict[str, str] = {}
+
+
+def _usable_secrets_sql(q: Callable[[str], str]) -> str:
+    secret, client = ClientSecret._meta, Client._meta
+    columns = ", ".join(f"c.{q(client.get_field(name).column)}" for name in _FIELDS)
+    return (
+        f"SELECT {columns}, s.{q('digest')} "  # noqa: S608 (identifiers from the models)
+        f"FROM {q(secret.db_table)} s INNER JOIN {q(client.db_table)} c "
+        f"ON s.{q(secret.get_field('client').column)} = c.{q(client.pk.column)} "
+        f"WHERE c.{q('client_id')} = %s AND c.{q('is_active')} = %s "
+        f"AND s.{q('revoked_at')} IS NULL "
+        f"AND (s.{q('expires_at')} IS NULL OR s.{q('expires_at')} > %s)"
+    )
 
 
 def _usable_secrets(client_id: str) -> list[Client]:
-    """The active client with ``client_id``, once per usable secret (``secret_digest``).
-
-    The hot path of the token endpoint: a precompiled query on a plain cursor, since building
-    the equivalent ORM query costs several times the query itself.
-    """
-    alias = router.db_for_read(Client)
-    connection = connections[alias]
-    sql = _SQL.get(alias)
-    if sql is None:
-        q = connection.ops.quote_name
-        secret, client = ClientSecret._meta, Client._meta
-        columns = ", ".join(f"c.{q(client.get_field(name).column)}" for name in _FIELDS)
-        sql = _SQL[alias] = (
-            f"SELECT {columns}, s.{q('digest')} "  # noqa: S608 (identifiers from the models)
-            f"FROM {q(secret.db_table)} s INNER JOIN {q(client.db_table)} c "
-            f"ON s.{q(secret.get_field('client').column)} = c.{q(client.pk.column)} "
-            f"WHERE c.{q('client_id')} = %s AND c.{q('is_active')} = %s "
-            f"AND s.{q('revoked_at')} IS NULL "
-            f"AND (s.{q('expires_at')} IS NULL OR s.{q('expires_at')} > %s)"
-        )
-    now = connection.ops.adapt_datetimefield_value(clock.now())
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [client_id, True, now])
-        found = cursor.fetchall()
+    """The active client with ``client_id``, once per usable secret (``secret_digest``):
+    the token endpoint's one query, compiled once (``queries``)."""
+    alias, found = queries.fetch(
+        "usable_secrets", Client, _usable_secrets_sql,
+        lambda connection: [client_id, True,
+                            connection.ops.adapt_datetimefield_value(clock.now())])
     clients = []
     for row in found:
         values = [bool(v) if i in _BOOLEANS else v for i, v in enumerate(row[:-1])]

@@ -8,13 +8,12 @@ issuer. ``TokenRecord.active`` applies expiry, ``nbf`` and revocation (INTRO-05)
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from django.views.decorators.debug import sensitive_variables
 
-from . import clock
+from . import clock, credentials
 from .errors import InvalidToken
 from .key_sources import local_keys
 from .models import RevokedToken
@@ -59,7 +58,7 @@ def identify(raw: str) -> TokenRecord | None:
     if len(raw) > int(oauth_cc_settings.MAX_ACCESS_TOKEN_LENGTH):
         return None
     if is_opaque(raw):
-        record = load_opaque(hashlib.sha256(raw.encode()).hexdigest())
+        record = load_opaque(credentials.digest(raw))
         if record is None:
             return None
         return TokenRecord(opaque_claims(record), opaque=True,

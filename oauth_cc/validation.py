@@ -15,7 +15,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -189,7 +189,7 @@ def verify(raw: str) -> AccessToken:
                 if not local:
                     raise InvalidToken("Opaque tokens cannot be verified by this resource "
                                        "server.")
-                token = _verify_opaque(raw, now)
+                token = _verify_opaque(digest.hex(), now)
             else:
                 token = _verify_uncached(raw, now)
             if size > 0:
@@ -226,52 +226,38 @@ class OpaqueRecord:
     client_id: str
 
 
-_OPAQUE_SQL: dict[str, str] = {}
+def _opaque_sql(q: Callable[[str], str]) -> str:
+    from .models import Client, OpaqueToken
 
-
-def _aware(value: Any) -> Any:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)  # Django stores UTC
-    return value
+    token, client = OpaqueToken._meta, Client._meta
+    columns = ", ".join(f"o.{q(token.get_field(name).column)}" for name in (
+        "jti", "scope", "audience", "issued_at", "expires_at", "revoked_at"))
+    return (
+        f"SELECT {columns}, c.{q('client_id')} "  # noqa: S608 (identifiers only)
+        f"FROM {q(token.db_table)} o INNER JOIN {q(client.db_table)} c "
+        f"ON o.{q(token.get_field('client').column)} = c.{q(client.pk.column)} "
+        f"WHERE o.{q('digest')} = %s"
+    )
 
 
 def load_opaque(digest: str) -> OpaqueRecord | None:
-    """One indexed lookup by SHA-256 digest, with a query compiled once per database (the
-    ORM's query building would cost several times the lookup itself)."""
-    from django.db import connections, router
+    """One indexed lookup by the token's hex SHA-256 (``credentials.digest``), compiled once
+    (``queries``)."""
+    from . import queries
+    from .models import OpaqueToken
 
-    from .models import Client, OpaqueToken
-
-    alias = router.db_for_read(OpaqueToken)
-    connection = connections[alias]
-    sql = _OPAQUE_SQL.get(alias)
-    if sql is None:
-        q = connection.ops.quote_name
-        token, client = OpaqueToken._meta, Client._meta
-        columns = ", ".join(f"o.{q(token.get_field(name).column)}" for name in (
-            "jti", "scope", "audience", "issued_at", "expires_at", "revoked_at"))
-        sql = _OPAQUE_SQL[alias] = (
-            f"SELECT {columns}, c.{q('client_id')} "  # noqa: S608 (identifiers only)
-            f"FROM {q(token.db_table)} o INNER JOIN {q(client.db_table)} c "
-            f"ON o.{q(token.get_field('client').column)} = c.{q(client.pk.column)} "
-            f"WHERE o.{q('digest')} = %s"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [digest])
-        row = cursor.fetchone()
-    if row is None:
+    _alias, rows = queries.fetch("opaque_token", OpaqueToken, _opaque_sql,
+                                 lambda connection: [digest])
+    if not rows:
         return None
-    jti, scope, audience, issued_at, expires_at, revoked_at, client_id = row
-    return OpaqueRecord(jti, scope, audience, _aware(issued_at), _aware(expires_at),
-                        _aware(revoked_at), client_id)
+    jti, scope, audience, issued_at, expires_at, revoked_at, client_id = rows[0]
+    return OpaqueRecord(jti, scope, audience, queries.aware(issued_at),
+                        queries.aware(expires_at), queries.aware(revoked_at), client_id)
 
 
-@sensitive_variables()
-def _verify_opaque(raw: str, now: float) -> AccessToken:
+def _verify_opaque(hex_digest: str, now: float) -> AccessToken:
     """One indexed lookup of the token's SHA-256 (local mode only)."""
-    record = load_opaque(hashlib.sha256(raw.encode()).hexdigest())
+    record = load_opaque(hex_digest)
     if record is None or record.revoked_at is not None:
         raise _final("The access token is invalid.")
     claims = opaque_claims(record)

@@ -359,13 +359,36 @@ class AudienceAdmin(admin.ModelAdmin):
 
 # --- signing keys -------------------------------------------------------------------------
 
+class ExtraPageMixin:
+    """A model admin with one extra page at ``<changelist>/<extra_page>/``, guarded by
+    ``has_<extra_page>_permission``; the changelist template is told whether to link it."""
+
+    #: The page's URL segment; subclasses also define ``extra_page_view()`` returning the view.
+    extra_page: str
+
+    def get_urls(self) -> list[URLPattern]:
+        opts = self.opts  # type: ignore[attr-defined]
+        name = f"{opts.app_label}_{opts.model_name}_{self.extra_page}"
+        view = self.admin_site.admin_view(self.extra_page_view())  # type: ignore[attr-defined]
+        return [path(f"{self.extra_page}/", view, name=name),
+                *super().get_urls()]  # type: ignore[misc]
+
+    def changelist_view(self, request: HttpRequest,
+                        extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        flag = f"has_{self.extra_page}_permission"
+        extra_context = {**(extra_context or {}), flag: getattr(self, flag)(request)}
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
+
+
 @admin.register(SigningKey)
-class SigningKeyAdmin(admin.ModelAdmin):
+class SigningKeyAdmin(ExtraPageMixin, admin.ModelAdmin):
     """Signing keys, read-only; rotation and pruning are the only operations.
 
     Rotation needs no selection: besides the actions, the changelist links to ``rotate/``,
     which also works before the first key exists.
     """
+
+    extra_page = "rotate"
 
     list_display = ("kid", "algorithm", "state", "created_at", "activated_at", "publish_until")
     list_filter = ("state", "algorithm")
@@ -418,16 +441,8 @@ class SigningKeyAdmin(admin.ModelAdmin):
         for line in done:
             self.message_user(request, line, messages.SUCCESS)
 
-    def get_urls(self) -> list[URLPattern]:
-        name = f"{self.opts.app_label}_{self.opts.model_name}_rotate"
-        view = self.admin_site.admin_view(self.rotate_view)
-        return [path("rotate/", view, name=name), *super().get_urls()]
-
-    def changelist_view(self, request: HttpRequest,
-                        extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        extra_context = {**(extra_context or {}),
-                         "has_rotate_permission": self.has_rotate_permission(request)}
-        return super().changelist_view(request, extra_context)
+    def extra_page_view(self) -> Any:
+        return self.rotate_view
 
     def rotate_view(self, request: HttpRequest) -> HttpResponse:
         """GET: explain and confirm; POST: one rotation step, then back to the list."""
@@ -508,11 +523,13 @@ def _has_expired(record: inspection.TokenRecord) -> bool:
 
 
 @admin.register(RevokedToken)
-class RevokedTokenAdmin(admin.ModelAdmin):
+class RevokedTokenAdmin(ExtraPageMixin, admin.ModelAdmin):
     """Revoked tokens (the denylist), read-only; ``revoke/`` revokes a pasted token.
 
     Rows are deleted by ``manage.py purgetokens`` once the token has expired.
     """
+
+    extra_page = "revoke"
 
     list_display = ("jti", "client_id", "revoked_at", "expires_at")
     list_filter = ("client_id",)
@@ -535,16 +552,8 @@ class RevokedTokenAdmin(admin.ModelAdmin):
         return (request.user.has_perm(f"{label}.add_{model}")
                 or request.user.has_perm(f"{label}.change_{model}"))
 
-    def get_urls(self) -> list[URLPattern]:
-        name = f"{self.opts.app_label}_{self.opts.model_name}_revoke"
-        view = self.admin_site.admin_view(sensitive_post_parameters("token")(self.revoke_view))
-        return [path("revoke/", view, name=name), *super().get_urls()]
-
-    def changelist_view(self, request: HttpRequest,
-                        extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        extra_context = {**(extra_context or {}),
-                         "has_revoke_permission": self.has_revoke_permission(request)}
-        return super().changelist_view(request, extra_context)
+    def extra_page_view(self) -> Any:
+        return sensitive_post_parameters("token")(self.revoke_view)
 
     def revoke_view(self, request: HttpRequest) -> HttpResponse:
         """GET: the form; POST: identify the pasted token and revoke it (RFC 7009 §2.1)."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import jwt
 from django.views.decorators.debug import sensitive_variables
@@ -36,6 +36,8 @@ from .key_sources import (
 from .settings import oauth_cc_settings, on_reload
 
 logger = logging.getLogger("oauth_cc.validation")
+
+V = TypeVar("V")
 
 #: RFC 9068 §4 / RSV-01: accepted ``typ`` values, compared case-insensitively (X-09).
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
@@ -75,37 +77,43 @@ def expected_audience() -> str | None:
 
 # --- the verified-token cache ---------------------------------------------------------------
 
-class _VerifiedTokens:
-    """Bounded LRU of verified tokens keyed by SHA-256 of the token; entries end at ``exp``."""
+class _ExpiringLRU(Generic[V]):
+    """A bounded, thread-safe LRU keyed by a token's SHA-256, each entry ending at its own
+    time (``clock`` seconds)."""
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[bytes, AccessToken] = OrderedDict()
+        self._entries: OrderedDict[bytes, V] = OrderedDict()
+        self._until: dict[bytes, float] = {}
         self._lock = threading.Lock()
 
-    def get(self, digest: bytes, now: float) -> AccessToken | None:
+    def get(self, digest: bytes, now: float) -> V | None:
         with self._lock:
-            token = self._entries.get(digest)
-            if token is None:
+            value = self._entries.get(digest)
+            if value is None:
                 return None
-            if now >= token.exp:
-                del self._entries[digest]
+            if now >= self._until[digest]:
+                del self._entries[digest], self._until[digest]
                 return None
             self._entries.move_to_end(digest)
-            return token
+            return value
 
-    def put(self, digest: bytes, token: AccessToken, size: int) -> None:
+    def put(self, digest: bytes, value: V, until: float, size: int) -> None:
         with self._lock:
-            self._entries[digest] = token
+            self._entries[digest] = value
+            self._until[digest] = until
             self._entries.move_to_end(digest)
             while len(self._entries) > size:
-                self._entries.popitem(last=False)
+                evicted, _ = self._entries.popitem(last=False)
+                del self._until[evicted]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._until.clear()
 
 
-_verified = _VerifiedTokens()
+#: Verified tokens, until their ``exp``: a token seen again is not verified again.
+_verified: _ExpiringLRU[AccessToken] = _ExpiringLRU()
 
 #: How long a token that failed for good is answered from memory.
 REJECTED_SECONDS = 60.0
@@ -120,34 +128,9 @@ def _final(description: str) -> InvalidToken:
     return error
 
 
-class _RejectedTokens:
-    """Bounded memory of tokens that failed for good, by SHA-256, for ``REJECTED_SECONDS``:
-    a client retrying a bad token does not cost a signature check each time."""
-
-    def __init__(self) -> None:
-        self._entries: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, digest: bytes, now: float) -> str | None:
-        with self._lock:
-            entry = self._entries.get(digest)
-            if entry is None or now >= entry[1]:
-                return None
-            return entry[0]
-
-    def put(self, digest: bytes, description: str, now: float) -> None:
-        with self._lock:
-            self._entries[digest] = (description, now + REJECTED_SECONDS)
-            self._entries.move_to_end(digest)
-            while len(self._entries) > REJECTED_SIZE:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-_rejected = _RejectedTokens()
+#: Descriptions of tokens refused for good, for ``REJECTED_SECONDS``: a client retrying a
+#: bad token does not cost a signature check each time.
+_rejected: _ExpiringLRU[str] = _ExpiringLRU()
 
 
 @on_reload
@@ -193,12 +176,13 @@ def verify(raw: str) -> AccessToken:
             else:
                 token = _verify_uncached(raw, now)
             if size > 0:
-                _verified.put(digest, token, size)
+                _verified.put(digest, token, token.exp, size)
         if revoked is not None and revoked.revoked(token.jti):
             raise InvalidToken("The access token has been revoked.")
     except InvalidToken as error:
         if getattr(error, "permanent", False):
-            _rejected.put(digest, error.description or "", now)
+            _rejected.put(digest, error.description or "", now + REJECTED_SECONDS,
+                          REJECTED_SIZE)
         raise
     except KeySourceUnavailable:
         raise InvalidToken("The token cannot be verified right now.") from None

@@ -69,9 +69,9 @@ def build_scenarios(app: Any) -> tuple[list[Any], dict[str, Any]]:
     occ_revoked = issue("/occ/token", fx.occ_rs256, use_rs256)
     occ_opaque = issue("/occ/token", fx.occ_opaque)
     dot_token = issue("/dot/token/", fx.dot_plain)
-    from oauth_cc import inspection, views
+    from oauth_cc import inspection
 
-    views.revoke_record(inspection.identify(occ_revoked))
+    inspection.identify(occ_revoked).revoke()
 
     jwks = {"keys": [k.public_jwk for k in keys.published_keys()]}
 

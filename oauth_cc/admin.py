@@ -30,7 +30,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from . import clock, credentials, inspection, keys, revocation, scopes, views
+from . import clock, credentials, inspection, keys, revocation, scopes
 from .models import (
     Audience,
     Client,
@@ -588,7 +588,7 @@ class RevokedTokenAdmin(ExtraPageMixin, admin.ModelAdmin):
             self.message_user(request, _("Token %(jti)s of client %(client_id)s has expired; "
                                          "there is nothing to revoke.") % names, messages.INFO)
             return
-        views.revoke_record(record)
+        record.revoke()
         row = RevokedToken.objects.filter(jti=record.jti).first()
         if row is not None:
             self.log_addition(request, row, "Revoked by pasting the token in the admin.")

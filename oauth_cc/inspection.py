@@ -9,11 +9,12 @@ issuer. ``TokenRecord.active`` applies expiry, ``nbf`` and revocation (INTRO-05)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.views.decorators.debug import sensitive_variables
 
-from . import clock, credentials
+from . import clock, credentials, revocation
 from .errors import InvalidToken
 from .key_sources import local_keys
 from .models import RevokedToken
@@ -42,6 +43,14 @@ class TokenRecord:
         exp = self.claims.get("exp")
         leeway = float(oauth_cc_settings.CLOCK_LEEWAY)
         return not self.revoked and isinstance(exp, int | float) and now < exp + leeway
+
+    def revoke(self) -> None:
+        """Revoke this token: the denylist until its expiry, and an opaque token's row."""
+        if self.opaque:
+            revocation.revoke_opaque(self.jti)
+        else:
+            expires_at = datetime.fromtimestamp(float(self.claims["exp"]), tz=UTC)
+            revocation.revoke_jwt(self.jti, self.client_id, expires_at)
 
     def active(self, now: float | None = None) -> bool:
         now = clock.timestamp() if now is None else now

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from . import audiences, client_auth, inspection, keys, revocation, scopes, tokens
+from . import audiences, client_auth, inspection, keys, scopes, tokens
 from .errors import (
     NO_STORE_HEADERS,
     InvalidGrant,
@@ -139,21 +138,12 @@ def revoke(request: HttpRequest) -> HttpResponse:
             if record.client_id != client.client_id:
                 raise InvalidGrant("The token was not issued to this client.")
             if record.revocable():
-                revoke_record(record)
+                record.revoke()
                 logger.info("client_id=%s revoked token jti=%s", client.client_id, record.jti)
     except OAuthError as error:
         return error.to_response()
     # REV-04: 200 also for unknown, invalid, expired and already revoked tokens.
     return HttpResponse(status=200, headers=NO_STORE_HEADERS)
-
-
-def revoke_record(record: inspection.TokenRecord) -> None:
-    """Revoke an identified token (also used by the admin)."""
-    if record.opaque:
-        revocation.revoke_opaque(record.jti)
-    else:
-        expires_at = datetime.fromtimestamp(float(record.claims["exp"]), tz=UTC)
-        revocation.revoke_jwt(record.jti, record.client_id, expires_at)
 
 
 @csrf_exempt

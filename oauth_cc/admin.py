@@ -359,6 +359,19 @@ class AudienceAdmin(admin.ModelAdmin):
 
 # --- signing keys -------------------------------------------------------------------------
 
+class ReadOnlyAdminMixin:
+    """Rows shown, never added, changed or deleted through the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class ExtraPageMixin:
     """A model admin with one extra page at ``<changelist>/<extra_page>/``, guarded by
     ``has_<extra_page>_permission``; the changelist template is told whether to link it."""
@@ -381,7 +394,7 @@ class ExtraPageMixin:
 
 
 @admin.register(SigningKey)
-class SigningKeyAdmin(ExtraPageMixin, admin.ModelAdmin):
+class SigningKeyAdmin(ReadOnlyAdminMixin, ExtraPageMixin, admin.ModelAdmin):
     """Signing keys, read-only; rotation and pruning are the only operations.
 
     Rotation needs no selection: besides the actions, the changelist links to ``rotate/``,
@@ -397,15 +410,6 @@ class SigningKeyAdmin(ExtraPageMixin, admin.ModelAdmin):
               "publish_until", "public_jwk_display")
     readonly_fields = fields
     actions = ["rotate", "prune"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_rotate_permission(self, request: HttpRequest) -> bool:
         """Rotating and pruning keys needs the change permission on signing keys."""
@@ -523,7 +527,7 @@ def _has_expired(record: inspection.TokenRecord) -> bool:
 
 
 @admin.register(RevokedToken)
-class RevokedTokenAdmin(ExtraPageMixin, admin.ModelAdmin):
+class RevokedTokenAdmin(ReadOnlyAdminMixin, ExtraPageMixin, admin.ModelAdmin):
     """Revoked tokens (the denylist), read-only; ``revoke/`` revokes a pasted token.
 
     Rows are deleted by ``manage.py purgetokens`` once the token has expired.
@@ -536,15 +540,6 @@ class RevokedTokenAdmin(ExtraPageMixin, admin.ModelAdmin):
     search_fields = ("jti", "client_id")
     fields = ("jti", "client_id", "revoked_at", "expires_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         """Revoking a pasted token needs the add (or change) permission on revoked tokens."""
@@ -602,7 +597,7 @@ class RevokedTokenAdmin(ExtraPageMixin, admin.ModelAdmin):
 
 
 @admin.register(OpaqueToken)
-class OpaqueTokenAdmin(admin.ModelAdmin):
+class OpaqueTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Issued opaque tokens, read-only and never with their digest; revocable by an action."""
 
     list_display = ("jti", "client", "scope", "audience", "issued_at", "expires_at",
@@ -614,15 +609,6 @@ class OpaqueTokenAdmin(admin.ModelAdmin):
     fields = ("jti", "client", "scope", "audience", "issued_at", "expires_at", "revoked_at")
     readonly_fields = fields
     actions = ["revoke"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         """Revoking opaque tokens needs the change permission on them."""

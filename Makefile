@@ -26,9 +26,10 @@ demo: $(STAMP)
 	$(BIN)/python manage.py demo_setup
 	$(BIN)/python manage.py runserver 127.0.0.1:$(DEMO_PORT) --noreload
 
-## Run the whole test suite, then the linter.
+## Run the whole test suite, then the import contracts and the linter.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m ruff check .
 
 $(BENCH_STAMP): pyproject.toml
@@ -43,6 +44,7 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m ruff check .
 
 clean:

@@ -47,7 +47,8 @@ def build_scenarios(app: Any) -> tuple[list[Any], dict[str, Any]]:
     import jwt
     from scenarios import BODY, FORM, Scenario, basic, call, create_fixtures
 
-    from oauth_cc import keys, validation
+    from oauth_cc.resource import verification
+    from oauth_cc.server import keys
 
     fx = create_fixtures()
 
@@ -60,16 +61,16 @@ def build_scenarios(app: Any) -> tuple[list[Any], dict[str, Any]]:
         return response.json()["access_token"]
 
     def use_es256() -> None:
-        keys._active_cache["entry"] = (fx.keys["ES256"], float("inf"))
+        keys.active_key_cache.put(fx.keys["ES256"], float("inf"))
 
     def use_rs256() -> None:
-        keys._active_cache["entry"] = (fx.keys["RS256"], float("inf"))
+        keys.active_key_cache.put(fx.keys["RS256"], float("inf"))
 
     occ_jwt = issue("/occ/token", fx.occ_rs256, use_rs256)
     occ_revoked = issue("/occ/token", fx.occ_rs256, use_rs256)
     occ_opaque = issue("/occ/token", fx.occ_opaque)
     dot_token = issue("/dot/token/", fx.dot_plain)
-    from oauth_cc import inspection
+    from oauth_cc.server import inspection
 
     inspection.identify(occ_revoked).revoke()
 
@@ -91,8 +92,7 @@ def build_scenarios(app: Any) -> tuple[list[Any], dict[str, Any]]:
         assert response.headers.get("WWW-Authenticate", "").startswith("Bearer"), response.headers
 
     def first_sight() -> None:
-        validation._verified.clear()
-        validation._rejected.clear()
+        verification.forget_verified_tokens()
 
     def bearer(token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}

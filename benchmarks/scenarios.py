@@ -97,8 +97,8 @@ class Fixtures:
 def create_fixtures() -> Fixtures:
     from oauth2_provider.models import Application
 
-    from oauth_cc import keys
     from oauth_cc.models import Client, Scope
+    from oauth_cc.server import keys
 
     Scope.objects.get_or_create(name="read")
     found = Fixtures()

@@ -30,7 +30,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from . import clock, credentials, inspection, keys, revocation, scopes
+from . import clock, credentials, scopes
 from .models import (
     Audience,
     Client,
@@ -41,6 +41,7 @@ from .models import (
     SigningKey,
     TokenFormat,
 )
+from .server import inspection, keys, revocation
 from .settings import oauth_cc_settings
 
 SECRETS_TEMPLATE = "admin/oauth_cc/client/new_secrets.html"
@@ -521,9 +522,7 @@ class RevokeTokenForm(forms.Form):
 def _has_expired(record: inspection.TokenRecord) -> bool:
     """Past ``exp`` plus ``CLOCK_LEEWAY``: no resource server accepts it any more."""
     exp = record.claims.get("exp")
-    if not isinstance(exp, int | float):
-        return True
-    return clock.timestamp() >= exp + float(oauth_cc_settings.CLOCK_LEEWAY)
+    return not isinstance(exp, int | float) or clock.expired(exp)
 
 
 @admin.register(RevokedToken)
@@ -617,7 +616,7 @@ class OpaqueTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description=_("Revoke selected tokens"), permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[OpaqueToken]) -> None:
         """Revoke each selected token that is neither revoked nor expired."""
-        live = queryset.filter(revoked_at__isnull=True, expires_at__gt=clock.now())
+        live = queryset.filter(revoked_at__isnull=True).unexpired()
         count = 0
         for row in live.select_related("client"):
             revocation.revoke_opaque(row.jti)

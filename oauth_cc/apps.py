@@ -7,4 +7,10 @@ class OAuthCCConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        # Each import registers something: the system checks, the built-in client
+        # authentication methods and grant, the Bearer token type, and the local adapter
+        # through which resource servers in this project read keys, revocations and
+        # opaque tokens.
+        from . import checks  # noqa: F401
+        from .resource import local, token_types  # noqa: F401
+        from .server import client_secret, grants  # noqa: F401

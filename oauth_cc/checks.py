@@ -12,6 +12,8 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
+from .jose import SIGNING_ALGORITHMS
+from .models import is_absolute_uri
 from .settings import DEFAULTS, SETTING_NAME, oauth_cc_settings
 
 #: ID -> (level, message, hint). The single list of oauth_cc check IDs.
@@ -93,8 +95,6 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             found.append(_message("oauth_cc.E002"))
         elif parts.scheme == "http" and not settings.DEBUG:
             found.append(_message("oauth_cc.E003"))
-    from .models import is_absolute_uri
-
     audience = oauth_cc_settings.DEFAULT_AUDIENCE
     if not isinstance(audience, str) or not is_absolute_uri(audience):
         found.append(_message("oauth_cc.E004"))
@@ -105,9 +105,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         found.append(_message("oauth_cc.E005"))
     elif maximum > 3600:
         found.append(_message("oauth_cc.W001"))
-    from .keys import SUPPORTED_ALGORITHMS
-
-    if oauth_cc_settings.SIGNING_ALGORITHM not in SUPPORTED_ALGORITHMS:
+    if oauth_cc_settings.SIGNING_ALGORITHM not in SIGNING_ALGORITHMS:
         found.append(_message("oauth_cc.E006"))
     if oauth_cc_settings.ACCESS_TOKEN_FORMAT not in ("jwt", "opaque"):
         found.append(_message("oauth_cc.E010"))

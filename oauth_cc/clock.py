@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from .settings import oauth_cc_settings
+
 source: Callable[[], float] = time.time
 
 
@@ -34,3 +36,21 @@ def frozen(at: float) -> Iterator[None]:
         yield
     finally:
         source = previous
+
+
+def leeway() -> float:
+    """``CLOCK_LEEWAY``: the seconds of clock skew tolerated on token times."""
+    return float(oauth_cc_settings.CLOCK_LEEWAY)
+
+
+def expired(exp: float, now: float | None = None) -> bool:
+    """Whether a token with this ``exp`` is past it, allowing for ``CLOCK_LEEWAY``: the one
+    definition used by validation, introspection, revocation, the admin and
+    ``purgetokens``. Resource servers accept a token until then, so its revocation must
+    be kept as long."""
+    return (timestamp() if now is None else now) >= exp + leeway()
+
+
+def expiry_cutoff() -> datetime:
+    """Rows whose ``expires_at`` is at or before this instant are ``expired()``."""
+    return datetime.fromtimestamp(source() - leeway(), tz=UTC)

@@ -1,8 +1,18 @@
-"""OAuth errors: one exception class per RFC error code.
+"""OAuth errors: one base class, one subclass per RFC error code.
 
-Domain code raises these; the view edge renders them. Token-endpoint errors render as the
-RFC 6749 §5.2 JSON body; resource-server errors render as an RFC 6750 §3 ``WWW-Authenticate``
-challenge. Descriptions are fixed strings chosen here, never client input (GEN-05).
+Domain code raises these; the edge renders them with ``to_response()`` (plain Django) or
+through the DRF classes, and every rendering comes from the same three members: ``status``,
+``headers`` and ``as_dict()``.
+
+- Authorization-server errors (token, introspection, revocation endpoints) are the RFC 6749
+  §5.2 JSON body; ``invalid_client`` after a Basic attempt adds a Basic challenge (X-07).
+- Resource-server errors (``ResourceError``) add an RFC 6750 §3 ``WWW-Authenticate``
+  challenge in the scheme of the token type that refused the request (``Bearer`` today).
+
+Every error body is ``{"error": code, "error_description": text}``, plus ``scope`` for
+``insufficient_scope``; a request that carried no access token has no error code (RFC 6750
+§3.1), so its body has ``error_description`` only. Descriptions are fixed strings chosen
+here and in the callers, never client input (GEN-05).
 """
 
 from __future__ import annotations
@@ -20,10 +30,15 @@ _ERROR_TEXT = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 NO_STORE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-class OAuthError(Exception):
-    """Base class: an RFC error code, a fixed description, a status and extra headers."""
+def quote(value: str) -> str:
+    """An auth-param value as an RFC 9110 §11.2 quoted-string body."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
-    error: ClassVar[str] = "server_error"
+
+class OAuthError(Exception):
+    """An RFC error code, a fixed description, an HTTP status and extra headers."""
+
+    error: ClassVar[str | None] = "server_error"
     status_code: ClassVar[int] = 400
 
     def __init__(
@@ -35,24 +50,33 @@ class OAuthError(Exception):
     ) -> None:
         if description is not None and not _ERROR_TEXT.fullmatch(description):
             raise ValueError("error_description has characters RFC 6749 §5.2 forbids")
-        super().__init__(description or self.error)
+        super().__init__(description or self.error or "no credentials")
         self.description = description
         self.status = status or self.status_code
-        self.headers = headers or {}
+        self._headers = headers or {}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Every header of the error response (no-store on all of them, GEN-03)."""
+        return {**NO_STORE_HEADERS, **self._headers}
 
     def as_dict(self) -> dict[str, str]:
-        body = {"error": self.error}
+        body: dict[str, str] = {}
+        if self.error:
+            body["error"] = self.error
         if self.description:
             body["error_description"] = self.description
         return body
 
     def to_response(self) -> JsonResponse:
-        """Render as an RFC 6749 §5.2 JSON error response (GEN-02, GEN-03, GEN-05)."""
+        """The JSON error response (GEN-02, GEN-03, GEN-05)."""
         response = JsonResponse(self.as_dict(), status=self.status)
-        for name, value in {**NO_STORE_HEADERS, **self.headers}.items():
+        for name, value in self.headers.items():
             response[name] = value
         return response
 
+
+# --- authorization-server errors (RFC 6749 §5.2, RFC 7009, RFC 7662, RFC 8707) -------------
 
 class InvalidRequest(OAuthError):
     error = "invalid_request"
@@ -101,86 +125,88 @@ class MethodNotAllowed(OAuthError):
         super().__init__("HTTP method not allowed.", headers={"Allow": ", ".join(allowed)})
 
 
+class PayloadTooLarge(OAuthError):
+    error = "invalid_request"
+    status_code = 413
+
+
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status_code = 503
 
 
 def basic_challenge() -> str:
-    realm = oauth_cc_settings.REALM.replace("\\", "\\\\").replace('"', '\\"')
-    return f'Basic realm="{realm}", charset="UTF-8"'
+    return f'Basic realm="{quote(oauth_cc_settings.REALM)}", charset="UTF-8"'
 
 
 # --- resource-server errors (RFC 6750 §3) ---------------------------------------------------
 
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+class ResourceError(OAuthError):
+    """A protected-resource failure, answered with a ``WWW-Authenticate`` challenge.
 
-
-class BearerError(Exception):
-    """A protected-resource failure, rendered as an RFC 6750 §3 challenge.
-
-    ``error`` is None when the request carried no credentials at all: the challenge then has
-    no error details (BEARER-08).
+    ``scheme`` is the authentication scheme of the token type that refused the request; the
+    protecting code sets it (``Bearer`` unless another type was used). ``error`` is None when
+    the request carried no credentials at all: the challenge then has no error details
+    (BEARER-08).
     """
 
     error: ClassVar[str | None] = None
     status_code: ClassVar[int] = 401
 
-    def __init__(self, description: str | None = None, *, scope: str | None = None) -> None:
-        if description is not None and not _ERROR_TEXT.fullmatch(description):
-            raise ValueError("error_description has characters RFC 6750 §3 forbids")
-        super().__init__(description or self.error or "no credentials")
-        self.description = description
+    def __init__(self, description: str | None = None, *, scope: str | None = None,
+                 scheme: str = "Bearer") -> None:
+        super().__init__(description)
         self.scope = scope
+        self.scheme = scheme
 
     def challenge(self) -> str:
-        """The ``WWW-Authenticate`` value: ``Bearer realm="..."`` plus the error (BEARER-06)."""
-        parts = [f'realm="{_quote(oauth_cc_settings.BEARER_REALM)}"']
+        """The ``WWW-Authenticate`` value: ``<scheme> realm="..."`` plus the error
+        (BEARER-06)."""
+        parts = [f'realm="{quote(oauth_cc_settings.BEARER_REALM)}"']
         if self.error:
             parts.append(f'error="{self.error}"')
             if self.description:
                 parts.append(f'error_description="{self.description}"')
         if self.scope:
             parts.append(f'scope="{self.scope}"')
-        return "Bearer " + ", ".join(parts)
+        return f"{self.scheme} " + ", ".join(parts)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {**NO_STORE_HEADERS, "WWW-Authenticate": self.challenge()}
 
     def as_dict(self) -> dict[str, str]:
-        if not self.error:
-            return {"detail": "Authentication credentials were not provided."}
-        body = {"error": self.error}
-        if self.description:
-            body["error_description"] = self.description
+        body = super().as_dict()
         if self.scope:
             body["scope"] = self.scope
         return body
 
-    def to_response(self) -> JsonResponse:
-        response = JsonResponse(self.as_dict(), status=self.status_code)
-        response["WWW-Authenticate"] = self.challenge()
-        response["Cache-Control"] = "no-store"
-        return response
 
-
-class NoCredentials(BearerError):
+class NoCredentials(ResourceError):
     """No access token in the request (RFC 6750 §3.1: no error code)."""
 
+    def __init__(self, *, scheme: str = "Bearer") -> None:
+        super().__init__("An access token is required.", scheme=scheme)
 
-class BearerInvalidRequest(BearerError):
+    def challenge(self) -> str:
+        return f'{self.scheme} realm="{quote(oauth_cc_settings.BEARER_REALM)}"'
+
+
+class ResourceInvalidRequest(ResourceError):
     """Malformed request, or a token sent by more than one method (BEARER-04, BEARER-09)."""
 
     error = "invalid_request"
     status_code = 400
 
 
-class InvalidToken(BearerError):
+class InvalidToken(ResourceError):
     """Expired, revoked, malformed or otherwise invalid token (BEARER-09, RSV-01..06)."""
 
     error = "invalid_token"
     status_code = 401
 
 
-class InsufficientScope(BearerError):
+class InsufficientScope(ResourceError):
     """The token lacks the scope the resource requires (BEARER-09, RSV-07)."""
 
     error = "insufficient_scope"

@@ -1,8 +1,14 @@
-"""Database models: clients, their secrets, scopes and signing keys."""
+"""Database models: clients, their secrets, scopes, signing keys, revoked and opaque tokens.
+
+Behaviour about one row, or one kind of row, lives here: which secrets are usable, which keys
+are published, which revocations and opaque tokens have expired. The server and the local
+resource-server adapter both read these definitions.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,7 +19,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
-from . import clock, credentials, scopes
+from . import clock, credentials, queries, registry, scopes
 
 
 def validate_scope_token(value: str) -> None:
@@ -95,11 +101,13 @@ def _forget_deleted_audience(sender: type[Audience], instance: Audience, **kwarg
             client.save(update_fields=["allowed_audiences", "updated_at"])
 
 
-class TokenEndpointAuthMethod(models.TextChoices):
-    """Registered client authentication methods (RFC 7591 §2)."""
+class TokenEndpointAuthMethod:
+    """Names of the built-in client authentication methods (RFC 7591 §2). The choices of
+    ``Client.token_endpoint_auth_method`` are every registered method
+    (``oauth_cc.registry.client_auth_methods``)."""
 
-    CLIENT_SECRET_BASIC = "client_secret_basic", "client_secret_basic (HTTP Basic)"
-    CLIENT_SECRET_POST = "client_secret_post", "client_secret_post (form body)"
+    CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105 (a method name)
+    CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105 (a method name)
 
 
 class Scope(models.Model):
@@ -143,7 +151,7 @@ class Client(models.Model):
     is_active = models.BooleanField(default=True)
     token_endpoint_auth_method = models.CharField(
         max_length=40,
-        choices=TokenEndpointAuthMethod.choices,
+        choices=registry.client_auth_method_choices,
         default=TokenEndpointAuthMethod.CLIENT_SECRET_BASIC,
     )
     allowed_scopes = models.TextField(
@@ -219,10 +227,11 @@ class Client(models.Model):
 
 
 class ClientSecretQuerySet(models.QuerySet["ClientSecret"]):
-    def usable(self) -> ClientSecretQuerySet:
-        """Secrets that are neither revoked nor expired."""
+    def usable(self, at: datetime | None = None) -> ClientSecretQuerySet:
+        """Secrets that are neither revoked nor expired: the one definition, also compiled
+        for the token endpoint's lookup (``oauth_cc.server.client_secret``)."""
         return self.filter(revoked_at__isnull=True).filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=clock.now())
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=at or clock.now())
         )
 
 
@@ -246,8 +255,19 @@ class ClientSecret(models.Model):
         return self.hint
 
     def is_usable(self, at: datetime | None = None) -> bool:
+        """Whether this secret is among ``ClientSecret.objects.usable(at)``."""
         at = at or clock.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > at)
+
+
+class SigningKeyQuerySet(models.QuerySet["SigningKey"]):
+    def published(self, at: datetime | None = None) -> SigningKeyQuerySet:
+        """Keys in the JWKS: pending, active, and retired ones before ``publish_until``."""
+        at = at or clock.now()
+        return self.filter(
+            models.Q(state__in=["pending", "active"])
+            | models.Q(state="retired", publish_until__gt=at)
+        ).order_by("created_at")
 
 
 class SigningKey(models.Model):
@@ -275,6 +295,8 @@ class SigningKey(models.Model):
     retired_at = models.DateTimeField(null=True, blank=True, editable=False)
     publish_until = models.DateTimeField(null=True, blank=True, editable=False)
 
+    objects = SigningKeyQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -291,13 +313,26 @@ class SigningKey(models.Model):
         return json.loads(self.public_jwk_json)
 
 
+class ExpiringQuerySet(models.QuerySet[Any]):
+    """Rows of tokens, by ``clock.expired()``: past ``exp`` plus ``CLOCK_LEEWAY``."""
+
+    def expired(self) -> ExpiringQuerySet:
+        return self.filter(expires_at__lte=clock.expiry_cutoff())
+
+    def unexpired(self) -> ExpiringQuerySet:
+        return self.filter(expires_at__gt=clock.expiry_cutoff())
+
+
 class RevokedToken(models.Model):
-    """A revoked JWT access token, kept until it would have expired (RFC 7009, X-11)."""
+    """A revoked access token, JWT or opaque, kept until it would have expired (RFC 7009,
+    X-11)."""
 
     jti = models.CharField(max_length=255, unique=True)
     client_id = models.CharField(max_length=100, db_index=True)
     expires_at = models.DateTimeField(db_index=True)
     revoked_at = models.DateTimeField()
+
+    objects = ExpiringQuerySet.as_manager()
 
     class Meta:
         ordering = ["-revoked_at"]
@@ -318,8 +353,53 @@ class OpaqueToken(models.Model):
     expires_at = models.DateTimeField(db_index=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ExpiringQuerySet.as_manager()
+
     class Meta:
         ordering = ["-issued_at"]
 
     def __str__(self) -> str:
         return f"{self.jti} ({self.client.client_id})"
+
+    @staticmethod
+    def find(digest: str) -> OpaqueRecord | None:
+        """The token whose hex SHA-256 (``credentials.digest``) is ``digest``: one indexed
+        lookup, compiled once (``queries``)."""
+        _alias, rows = _OPAQUE_LOOKUP.rows(digest=digest)
+        if not rows:
+            return None
+        jti, scope, audience, issued_at, expires_at, revoked_at, client_id = rows[0]
+        return OpaqueRecord(jti, scope, audience, queries.aware(issued_at),
+                            queries.aware(expires_at), queries.aware(revoked_at), client_id)
+
+
+@dataclass(frozen=True, slots=True)
+class OpaqueRecord:
+    """An opaque token's row, as validation and introspection need it."""
+
+    jti: str
+    scope: str
+    audience: str
+    issued_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    client_id: str
+
+    def claims(self, issuer: str) -> dict[str, Any]:
+        """The claims the token stands for, as a JWT would carry them."""
+        audiences = self.audience.split()
+        return {
+            "iss": issuer, "sub": self.client_id,
+            "aud": audiences[0] if len(audiences) == 1 else audiences,
+            "exp": int(self.expires_at.timestamp()), "iat": int(self.issued_at.timestamp()),
+            "jti": self.jti, "client_id": self.client_id, "scope": self.scope,
+        }
+
+
+_OPAQUE_LOOKUP = queries.CompiledQuery(
+    OpaqueToken,
+    lambda digest: OpaqueToken.objects.filter(digest=digest).order_by().values_list(
+        "jti", "scope", "audience", "issued_at", "expires_at", "revoked_at",
+        "client__client_id"),
+    digest="\x01opaque-token-digest",
+)

@@ -18,6 +18,8 @@ from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+from . import caches
+
 SETTING_NAME = "OAUTH_CC"
 
 #: Every setting with its default. ``docs/settings.md`` explains each one.
@@ -146,21 +148,12 @@ class OAuthCCSettings:
 
 oauth_cc_settings = OAuthCCSettings(DEFAULTS, IMPORT_STRINGS)
 
-#: Callbacks run after a reload (modules register here to drop their own caches).
-_reload_callbacks: list[Callable[[], None]] = []
-
-
-def on_reload(callback: Callable[[], None]) -> Callable[[], None]:
-    """Register ``callback`` to run whenever the settings are reloaded."""
-    _reload_callbacks.append(callback)
-    return callback
-
 
 def reload_settings(*, setting: str, **kwargs: Any) -> None:
+    """Drop cached values, and every in-process cache built from them (``caches``)."""
     if setting == SETTING_NAME:
         oauth_cc_settings.reload()
-        for callback in _reload_callbacks:
-            callback()
+        caches.clear()
 
 
 setting_changed.connect(reload_settings)

@@ -6,13 +6,13 @@ Paths have no trailing slash, so a POST is never redirected.
 
 from django.urls import path
 
-from . import views
+from .server import endpoints
 
 app_name = "oauth_cc"
 
 urlpatterns = [
-    path("token", views.token, name="token"),
-    path("jwks", views.jwks, name="jwks"),
-    path("introspect", views.introspect, name="introspect"),
-    path("revoke", views.revoke, name="revoke"),
+    path("token", endpoints.token, name="token"),
+    path("jwks", endpoints.jwks, name="jwks"),
+    path("introspect", endpoints.introspect, name="introspect"),
+    path("revoke", endpoints.revoke, name="revoke"),
 ]

@@ -6,9 +6,9 @@ The document is served at ``/.well-known/oauth-authorization-server`` followed b
 
 from django.urls import re_path
 
-from . import views
+from .server import endpoints
 
 urlpatterns = [
     re_path(r"^\.well-known/oauth-authorization-server(?P<issuer_path>/.*)?$",
-            views.metadata, name="oauth_cc_metadata"),
+            endpoints.metadata, name="oauth_cc_metadata"),
 ]

@@ -13,8 +13,9 @@ import jwt
 import pytest
 from django.test import Client as HttpClient
 
-from oauth_cc import keys
+from oauth_cc import caches, jose
 from oauth_cc.models import Audience, Client, Scope, SigningKey
+from oauth_cc.server import keys
 
 TOKEN_URL = "/oauth/token"
 JWKS_URL = "/oauth/jwks"
@@ -58,7 +59,7 @@ def install_key(algorithm: str = "RS256", state: str = SigningKey.State.ACTIVE,
                 fresh: bool = False) -> SigningKey:
     """Store a signing key in the given state (from the shared key unless ``fresh``)."""
     private_key = keys.generate_private_key(algorithm) if fresh else _private_key(algorithm)
-    jwk = keys.public_jwk(private_key, algorithm)
+    jwk = jose.public_jwk(private_key, algorithm)
     key = SigningKey.objects.create(
         kid=jwk["kid"], algorithm=algorithm, state=SigningKey.State.PENDING,
         encrypted_private_key=keys.encrypt_private_key(private_key),
@@ -71,9 +72,9 @@ def install_key(algorithm: str = "RS256", state: str = SigningKey.State.ACTIVE,
 
 @pytest.fixture(autouse=True)
 def _clear_key_cache() -> Any:
-    keys.clear_caches()
+    caches.clear()
     yield
-    keys.clear_caches()
+    caches.clear()
 
 
 @pytest.fixture
@@ -184,7 +185,7 @@ def forge(claims: dict[str, Any] | None = None, *, algorithm: str = "RS256",
     """Sign ``claims`` with the shared test key of ``algorithm`` (the key ``install_key``
     stores), with ``typ: at+jwt`` and the key's kid unless ``header`` says otherwise."""
     private_key = key if key is not None else _private_key(algorithm)
-    kid = keys.public_jwk(private_key, algorithm)["kid"] if key is None else "unknown-kid"
+    kid = jose.public_jwk(private_key, algorithm)["kid"] if key is None else "unknown-kid"
     headers = {"typ": "at+jwt", "kid": kid}
     headers.update(header or {})
     headers = {k: v for k, v in headers.items() if v is not None}

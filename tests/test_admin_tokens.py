@@ -15,8 +15,8 @@ from django.contrib.auth.models import Permission, User
 from django.contrib.sessions.models import Session
 from django.test import Client as HttpClient
 
-from oauth_cc import keys
 from oauth_cc.models import Audience, Client, OpaqueToken, RevokedToken, Scope, SigningKey
+from oauth_cc.server import keys
 
 from .conftest import AUDIENCE, ISSUER, FakeClock, bearer, forge, get_token, valid_claims
 from .test_admin import add_form, change_form, client_change, form_errors

@@ -13,8 +13,8 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from oauth_cc import keys
 from oauth_cc.models import Client, ClientSecret, Scope, SigningKey
+from oauth_cc.server import keys
 from tests.conftest import JWKS_URL, install_key, post_token, verify
 
 GRANT = {"grant_type": "client_credentials"}

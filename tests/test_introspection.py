@@ -16,8 +16,8 @@ from typing import Any
 import jwt
 import pytest
 
-from oauth_cc import keys
 from oauth_cc.models import Audience, TokenEndpointAuthMethod
+from oauth_cc.server import keys
 from tests.conftest import (
     AUDIENCE,
     ISSUER,

@@ -23,8 +23,9 @@ from django.db import connection
 from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 
-from oauth_cc import clock, keys
+from oauth_cc import clock, jose
 from oauth_cc.models import SigningKey
+from oauth_cc.server import keys
 from tests.conftest import AUDIENCE, ISSUER, JWKS_URL, install_key, post_token, verify
 from tests.settings import TEST_KEY_ENCRYPTION_KEY
 
@@ -82,7 +83,7 @@ def request_token(http: HttpClient, client_id: str, secret: str) -> str:
 
 def store_private_key(private_key: Any, algorithm: str) -> SigningKey:
     """Store a given private key as a pending key, the way keys.create_key() does."""
-    jwk = keys.public_jwk(private_key, algorithm)
+    jwk = jose.public_jwk(private_key, algorithm)
     return SigningKey.objects.create(
         kid=jwk["kid"], algorithm=algorithm, state=SigningKey.State.PENDING,
         encrypted_private_key=keys.encrypt_private_key(private_key),
@@ -205,25 +206,25 @@ def rfc7638(jwk: dict[str, Any]) -> str:
 def test_jwks_kid_is_the_rfc7638_thumbprint_THUMB_01_THUMB_02(client, published):
     # THUMB-01, THUMB-02
     for jwk in get_jwks(client)["keys"]:
-        assert jwk["kid"] == rfc7638(jwk) == keys.thumbprint(jwk)
+        assert jwk["kid"] == rfc7638(jwk) == jose.thumbprint(jwk)
 
 
 def test_thumbprint_matches_rfc7638_rsa_vector_THUMB_04_THUMB_03():
     # THUMB-04, THUMB-03
     assert rfc7638(RFC7638_RSA_JWK) == RFC7638_RSA_THUMBPRINT  # the vector itself
     # ``alg`` and ``kid`` are in the input and must not change the result.
-    assert keys.thumbprint(RFC7638_RSA_JWK) == RFC7638_RSA_THUMBPRINT
+    assert jose.thumbprint(RFC7638_RSA_JWK) == RFC7638_RSA_THUMBPRINT
     public_only = {name: RFC7638_RSA_JWK[name] for name in ("n", "kty", "e")}
-    assert keys.thumbprint(public_only) == RFC7638_RSA_THUMBPRINT
+    assert jose.thumbprint(public_only) == RFC7638_RSA_THUMBPRINT
 
 
 def test_thumbprint_matches_rfc8037_ed25519_vector_THUMB_04_THUMB_03():
     # The private member ``d`` is ignored: a private key's thumbprint is its public key's.
     # THUMB-04, THUMB-03
-    assert keys.thumbprint(RFC8037_ED25519_JWK) == RFC8037_ED25519_THUMBPRINT
+    assert jose.thumbprint(RFC8037_ED25519_JWK) == RFC8037_ED25519_THUMBPRINT
     public = {k: v for k, v in RFC8037_ED25519_JWK.items() if k != "d"}
-    assert keys.thumbprint(public) == RFC8037_ED25519_THUMBPRINT
-    assert keys.thumbprint({**public, "kid": "x", "use": "sig"}) == RFC8037_ED25519_THUMBPRINT
+    assert jose.thumbprint(public) == RFC8037_ED25519_THUMBPRINT
+    assert jose.thumbprint({**public, "kid": "x", "use": "sig"}) == RFC8037_ED25519_THUMBPRINT
 
 
 def test_public_jwk_of_rfc8037_key_has_the_rfc_thumbprint_as_kid_THUMB_04():
@@ -231,7 +232,7 @@ def test_public_jwk_of_rfc8037_key_has_the_rfc_thumbprint_as_kid_THUMB_04():
     private_key = ed25519.Ed25519PrivateKey.from_private_bytes(
         b64url_decode(RFC8037_ED25519_JWK["d"])
     )
-    jwk = keys.public_jwk(private_key, "EdDSA")
+    jwk = jose.public_jwk(private_key, "EdDSA")
     assert jwk == {
         "kty": "OKP", "crv": "Ed25519", "x": RFC8037_ED25519_JWK["x"],
         "kid": RFC8037_ED25519_THUMBPRINT, "use": "sig", "alg": "EdDSA",
@@ -391,7 +392,7 @@ def test_private_key_is_encrypted_at_rest_GEN_07(db, algorithm):
 
     der = Fernet(TEST_KEY_ENCRYPTION_KEY).decrypt(blob)
     private_key = serialization.load_der_private_key(der, password=None)
-    assert keys.public_jwk(private_key, algorithm)["kid"] == created.kid
+    assert jose.public_jwk(private_key, algorithm)["kid"] == created.kid
 
     pem = private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

@@ -19,8 +19,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from demo_project.models import Item
-from oauth_cc import keys, validation
 from oauth_cc.models import SigningKey
+from oauth_cc.resource import verification
+from oauth_cc.server import keys
 from tests.conftest import bearer, forge, get_token, install_key, valid_claims
 
 WHOAMI = "/api/whoami"
@@ -44,7 +45,7 @@ def digest(token: str) -> bytes:
 
 
 def cached_digests() -> list[bytes]:
-    return list(validation._verified._entries)
+    return verification.verified_tokens.keys()
 
 
 def kid_of(token: str) -> str:
@@ -94,24 +95,24 @@ def test_verified_token_is_remembered_by_its_sha256_RSV_05(signing_key, client):
     assert client.get(WHOAMI, **bearer(token)).status_code == 200
     assert cached_digests() == [digest(token)]
     # A hit returns the remembered object: no second signature verification.
-    remembered = validation._verified._entries[digest(token)]
-    assert validation.verify(token) is remembered
+    remembered = verification.verified_tokens.peek(digest(token))
+    assert verification.verify(token) is remembered
     assert client.get(WHOAMI, **bearer(token)).status_code == 200
-    assert validation._verified._entries[digest(token)] is remembered
+    assert verification.verified_tokens.peek(digest(token)) is remembered
 
 
 def test_verified_token_entry_ends_at_exp_RSV_06(signing_key, fake_clock):
     # RSV-06: the cache never vouches for a token at or past its exp.
     # RSV-06
     token = read_token()
-    first = validation.verify(token)
+    first = verification.verify(token)
     fake_clock.now = first.exp - 1
-    assert validation.verify(token) is first  # still remembered
+    assert verification.verify(token) is first  # still remembered
     fake_clock.now = first.exp
-    again = validation.verify(token)  # dropped, so verified anew (PyJWT: real time, valid)
+    again = verification.verify(token)  # dropped, so verified anew (PyJWT: real time, valid)
     assert again is not first
     assert again.jti == first.jti
-    assert validation._verified._entries[digest(token)] is again
+    assert verification.verified_tokens.peek(digest(token)) is again
 
 
 def test_verified_token_cache_is_bounded(signing_key, client, settings):
@@ -132,7 +133,7 @@ def test_verified_token_cache_size_zero_disables_it(signing_key, client, setting
     for _ in range(2):
         assert client.get(WHOAMI, **bearer(token)).status_code == 200
     assert cached_digests() == []
-    assert validation.verify(token) is not validation.verify(token)
+    assert verification.verify(token) is not verification.verify(token)
 
 
 @pytest.mark.parametrize("pruned_by", ["this process", "another process"])

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oauth_cc.client_auth import MalformedBasic, parse_basic_credentials
 from oauth_cc.errors import InvalidScope
 from oauth_cc.scopes import canonical, parse
+from oauth_cc.server.client_secret import MalformedBasic, parse_basic_credentials
 
 # Text without lone surrogates (which cannot be UTF-8 encoded, so no client could send them).
 text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)

@@ -27,8 +27,9 @@ from django.core.signals import request_started
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
-from oauth_cc import keys, validation
+from oauth_cc import caches, jose
 from oauth_cc.models import SigningKey
+from oauth_cc.server import keys
 from tests.conftest import (
     AUDIENCE,
     ISSUER,
@@ -75,9 +76,9 @@ urlpatterns = [
 
 @pytest.fixture(autouse=True)
 def _fresh_validation_caches() -> Iterator[None]:
-    validation.clear_caches()
+    caches.clear()
     yield
-    validation.clear_caches()
+    caches.clear()
 
 
 @pytest.fixture
@@ -226,7 +227,7 @@ def test_jku_and_x5u_are_never_followed_RSV_09(remote, live_server, live_paths, 
     # RSV-09: never follow jku / x5u, even when they point at a reachable server.
     # RSV-09
     attacker_key = _private_key("ES256")
-    attacker_kid = keys.public_jwk(attacker_key, "ES256")["kid"]
+    attacker_kid = jose.public_jwk(attacker_key, "ES256")["kid"]
     token = jwt.encode(
         valid_claims(scope=READ), attacker_key, algorithm="ES256",
         headers={"typ": "at+jwt", "kid": attacker_kid,
@@ -363,7 +364,7 @@ def test_stale_jwks_served_while_the_as_fails_RSV_09(
 
 def _jwks_file(tmp_path: Path) -> Path:
     """A file holding the real JWKS: if it were ever read, the token would verify."""
-    jwk = keys.public_jwk(_private_key("RS256"), "RS256")
+    jwk = jose.public_jwk(_private_key("RS256"), "RS256")
     target = tmp_path / "jwks.json"
     target.write_text(json.dumps({"keys": [jwk]}))
     return target
@@ -451,7 +452,7 @@ settings.configure(
 django.setup()
 
 from oauth_cc.errors import InvalidToken
-from oauth_cc.validation import verify
+from oauth_cc.resource.verification import verify
 
 try:
     print(verify(sys.argv[2]).client_id)

@@ -12,9 +12,12 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client as HttpClient
 
-from oauth_cc import keys, validation
+from oauth_cc import caches, jose
 from oauth_cc.errors import InvalidToken
-from oauth_cc.key_sources import jwks_uri_allowed, parse_jwk
+from oauth_cc.jose import parse_jwk
+from oauth_cc.resource import verification
+from oauth_cc.resource.key_sources import jwks_uri_allowed
+from oauth_cc.server import keys
 from tests.conftest import ISSUER, bearer, forge, get_token, valid_claims
 
 READ, WRITE = "inventory:read", "inventory:write"
@@ -29,9 +32,9 @@ def token_for(client, make_client, signing_key):
 @pytest.fixture
 def remote(settings, live_server):
     settings.OAUTH_CC = {**settings.OAUTH_CC, "JWKS_URI": f"{live_server.url}/oauth/jwks"}
-    validation.clear_caches()
+    caches.clear()
     yield settings
-    validation.clear_caches()
+    caches.clear()
 
 
 # --- methods a view does not declare ----------------------------------------------------------
@@ -165,13 +168,13 @@ def test_broken_jwks_server_gives_401_never_500_RSV_09(client, settings, signing
     url, stop = _garbage_server(payload)
     try:
         settings.OAUTH_CC = {**settings.OAUTH_CC, "JWKS_URI": url}
-        validation.clear_caches()
+        caches.clear()
         response = client.get("/api/whoami", **bearer(forge(valid_claims(scope=READ))))
         assert response.status_code == 401
         assert 'error="invalid_token"' in response["WWW-Authenticate"]
     finally:
         stop.set()
-        validation.clear_caches()
+        caches.clear()
 
 
 def test_jwks_redirect_is_not_followed_RSV_09(client, remote, live_server, token_for):
@@ -184,7 +187,7 @@ def test_jwks_redirect_is_not_followed_RSV_09(client, remote, live_server, token
         token = token_for(READ)
         assert client.get("/api/whoami", **bearer(token)).status_code == 200  # direct: fine
         remote.OAUTH_CC = {**remote.OAUTH_CC, "JWKS_URI": url}
-        validation.clear_caches()
+        caches.clear()
         assert client.get("/api/whoami", **bearer(token)).status_code == 401
     finally:
         stop.set()
@@ -204,9 +207,9 @@ def test_jwks_uri_policy(settings, uri, allowed):
 def test_concurrent_cold_start_accepts_every_valid_token_RSV_09(remote, token_for):
     # RSV-09
     tokens = [token_for(READ) for _ in range(8)]
-    validation.clear_caches()
+    caches.clear()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(validation.verify, tokens))
+        results = list(pool.map(verification.verify, tokens))
     assert [t.scopes for t in results] == [frozenset({READ})] * 8
 
 
@@ -215,15 +218,15 @@ def test_concurrent_cold_start_accepts_every_valid_token_RSV_09(remote, token_fo
 def test_jwk_without_alg_gets_its_one_algorithm_JWKS_05(db):
     # JWKS-05
     for algorithm in ("RS256", "ES256", "EdDSA"):
-        jwk = keys.public_jwk(keys.generate_private_key(algorithm), algorithm)
+        jwk = jose.public_jwk(keys.generate_private_key(algorithm), algorithm)
         del jwk["alg"]
         assert parse_jwk(jwk, {}).algorithm == algorithm
 
 
 def test_new_key_under_an_old_kid_replaces_it_JWKS_04(db):
     # JWKS-04
-    first = keys.public_jwk(keys.generate_private_key("ES256"), "ES256")
-    second = keys.public_jwk(keys.generate_private_key("ES256"), "ES256")
+    first = jose.public_jwk(keys.generate_private_key("ES256"), "ES256")
+    second = jose.public_jwk(keys.generate_private_key("ES256"), "ES256")
     first["kid"] = second["kid"] = "1"
     old = parse_jwk(first, {})
     assert parse_jwk(first, {"1": old}) is old  # unchanged: not parsed again
@@ -236,7 +239,7 @@ def test_unexpected_library_error_is_401_and_logged_without_token_BEARER_10(
         client, token_for, monkeypatch, caplog):
     # BEARER-10, BCP-08: fault injected into PyJWT's decode.
     token = token_for(READ)
-    validation.clear_caches()
+    caches.clear()
 
     def broken(*args, **kwargs):
         raise RuntimeError("library bug")
@@ -251,7 +254,7 @@ def test_unexpected_library_error_is_401_and_logged_without_token_BEARER_10(
 
 
 def test_claims_are_read_only_all_the_way_down(token_for):
-    token = validation.verify(forge(valid_claims(scope=READ, extra={"nested": [1, {"k": 2}]})))
+    token = verification.verify(forge(valid_claims(scope=READ, extra={"nested": [1, {"k": 2}]})))
     with pytest.raises(TypeError):
         token.claims["extra"]["nested"][1]["k"] = 3
     assert token.issuer == ISSUER
@@ -261,7 +264,7 @@ def test_verify_raises_only_invalid_token_RSV_05(db):
     # RSV-05
     for raw in ("", "a.b", "é.é.é", "\udcff.x.y"):
         with pytest.raises(InvalidToken):
-            validation.verify(raw)
+            verification.verify(raw)
 
 
 # --- tokens refused for good are remembered; others are not (RSV-05, RSV-06, RSV-09) ---------
@@ -274,7 +277,7 @@ def test_bad_signature_is_remembered_and_answered_the_same_RSV_05(client, signin
     second = client.get("/api/whoami", **bearer(bad))
     assert first.status_code == second.status_code == 401
     assert first["WWW-Authenticate"] == second["WWW-Authenticate"]
-    assert validation._rejected.get(
+    assert verification.rejected_tokens.get(
         __import__("hashlib").sha256(bad.encode()).digest(), __import__("time").time())
 
 
@@ -289,7 +292,7 @@ def test_not_yet_valid_token_is_accepted_once_valid_RSV_06(client, signing_key, 
 def test_unknown_kid_is_accepted_once_published_RSV_09(client, signing_key, fake_clock):
     # RSV-09: "unknown key" is not a final answer; the key may be published next.
     fresh = keys.generate_private_key("ES256")
-    kid = keys.public_jwk(fresh, "ES256")["kid"]
+    kid = jose.public_jwk(fresh, "ES256")["kid"]
     token = jwt.encode(valid_claims(scope=READ), fresh, algorithm="ES256",
                        headers={"typ": "at+jwt", "kid": kid})
     assert client.get("/api/whoami", **bearer(token)).status_code == 401
@@ -300,6 +303,6 @@ def test_unknown_kid_is_accepted_once_published_RSV_09(client, signing_key, fake
     SigningKey.objects.create(
         kid=kid, algorithm="ES256", state=SigningKey.State.PENDING,
         encrypted_private_key=keys.encrypt_private_key(fresh),
-        public_jwk_json=_json.dumps(keys.public_jwk(fresh, "ES256")))
+        public_jwk_json=_json.dumps(jose.public_jwk(fresh, "ES256")))
     fake_clock.advance(6)  # past the local key source's minimum refresh interval
     assert client.get("/api/whoami", **bearer(token)).status_code == 200

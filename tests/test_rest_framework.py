@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from demo_project.models import Item
-from oauth_cc.validation import AccessToken
+from oauth_cc.resource.verification import AccessToken
 from tests.conftest import AUDIENCE, bearer, forge, get_token, valid_claims
 
 ITEMS = "/api/items/"
@@ -133,7 +133,7 @@ def test_is_authenticated_alone_works_and_still_401s(client, token_for):
 def test_access_token_object(rf, token_for, inventory_client):
     from rest_framework.request import Request
 
-    from oauth_cc.principal import ClientPrincipal
+    from oauth_cc.resource.principal import ClientPrincipal
     from oauth_cc.rest_framework import BearerTokenAuthentication
 
     c, _ = inventory_client

@@ -12,10 +12,11 @@ from typing import Any
 
 import jwt
 import pytest
-from django.core.cache import caches
+from django.core.cache import caches as django_caches
 
-from oauth_cc import clock, keys, revocation
+from oauth_cc import caches, clock
 from oauth_cc.models import OpaqueToken, RevokedToken, TokenEndpointAuthMethod
+from oauth_cc.server import revocation
 from tests.conftest import bearer, forge, get_token, post_token, valid_claims
 from tests.test_introspection import (
     assert_error,
@@ -348,12 +349,12 @@ def test_revoked_token_refused_with_cold_revocation_cache_X_11_REV_06(client, ow
     token = get_token(client, *owner)
     assert api(client, token).status_code == 200
     assert_revoke_ok(revoke(client, token, owner))
-    caches["default"].clear()
-    revocation.forget()
+    django_caches["default"].clear()
+    caches.clear("revocations")
     assert_api_refuses(api(client, token))  # the verified-token cache still holds it
-    caches["default"].clear()
-    revocation.forget()
-    keys.clear_caches()  # and now everything this process remembers is gone
+    django_caches["default"].clear()
+    caches.clear("revocations")
+    caches.clear()  # and now everything this process remembers is gone
     assert_api_refuses(api(client, token))
 
 
@@ -395,7 +396,7 @@ def test_revoked_jwt_refused_after_purge_within_leeway_REV_06_X_11(client, owner
     assert_revoke_ok(revoke(client, token, owner))
     fake_clock.now = exp_of(token) + 10
     revocation.purge()
-    revocation.forget()
+    caches.clear("revocations")
     assert_api_refuses(api(client, token))
 
 

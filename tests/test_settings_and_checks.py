@@ -12,7 +12,8 @@ from cryptography.fernet import Fernet
 from django.core import checks as django_checks
 from django.test import override_settings
 
-from oauth_cc import checks, keys
+from oauth_cc import checks
+from oauth_cc.server import keys
 from oauth_cc.settings import DEFAULTS, oauth_cc_settings
 from tests.conftest import AUDIENCE, ISSUER, JWKS_URL, install_key, post_token, verify
 from tests.settings import OAUTH_CC as TEST_OAUTH_CC

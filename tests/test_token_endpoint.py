@@ -694,7 +694,7 @@ def test_error_report_hides_credentials(rf, api_client, monkeypatch, authorizati
 
     from django.views.debug import ExceptionReporter
 
-    from oauth_cc import client_auth, views
+    from oauth_cc.server import client_auth, endpoints
 
     c, secret = api_client
     if authorization == "basic-with-secret":
@@ -709,7 +709,7 @@ def test_error_report_hides_credentials(rf, api_client, monkeypatch, authorizati
                       HTTP_AUTHORIZATION=authorization)
     with pytest.raises(RuntimeError):
         try:
-            views.token(request)
+            endpoints.token(request)
         except RuntimeError:
             frames = ExceptionReporter(request, *sys.exc_info()).get_traceback_frames()
             raise

@@ -10,8 +10,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from oauth_cc import clock, keys
+from oauth_cc import clock
 from oauth_cc.models import Client, Scope, SigningKey
+from oauth_cc.server import keys
 
 DEMO_CLIENT = "demo-client"
 DEMO_OPAQUE_CLIENT = "demo-opaque-client"

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from oauth_cc import scopes
 from oauth_cc.models import Audience, Client, Scope, TokenEndpointAuthMethod, TokenFormat
+from oauth_cc.registry import client_auth_method_choices
 
 
 class Command(BaseCommand):
@@ -24,7 +25,7 @@ class Command(BaseCommand):
                             help="scopes granted when a request names none "
                                  "(default: all allowed scopes)")
         parser.add_argument("--auth-method", default=TokenEndpointAuthMethod.CLIENT_SECRET_BASIC,
-                            choices=TokenEndpointAuthMethod.values)
+                            choices=[name for name, _ in client_auth_method_choices()])
         parser.add_argument("--lifetime", type=int, default=None,
                             help="access-token lifetime in seconds (default: the setting)")
         parser.add_argument("--audience", dest="audiences", default="",

@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 
-from oauth_cc import clock
-from oauth_cc.models import Client
+from oauth_cc.models import Client, ClientSecret
 
 
 class Command(BaseCommand):
@@ -19,11 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        now = clock.now()
-        usable = Q(secrets__revoked_at__isnull=True) & (
-            Q(secrets__expires_at__isnull=True) | Q(secrets__expires_at__gt=now)
-        )
-        clients = Client.objects.annotate(usable_secrets=Count("secrets", filter=usable))
+        usable = ClientSecret.objects.usable().filter(client=OuterRef("pk"))
+        clients = Client.objects.annotate(usable_secrets=Coalesce(Subquery(
+            usable.order_by().values("client").annotate(n=Count("pk")).values("n")), 0))
         rows = [
             {
                 "client_id": c.client_id,

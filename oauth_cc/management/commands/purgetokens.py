@@ -10,19 +10,19 @@ accept a JWT that long. Run it from cron, e.g. every quarter of an hour::
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from oauth_cc import clock, revocation
+from oauth_cc import clock
 from oauth_cc.models import OpaqueToken, RevokedToken
-from oauth_cc.settings import oauth_cc_settings
+from oauth_cc.server import revocation
 
 
 def cutoff() -> datetime:
-    """Rows whose ``expires_at`` is at or before this instant can go."""
-    return clock.now() - timedelta(seconds=float(oauth_cc_settings.CLOCK_LEEWAY))
+    """Rows whose ``expires_at`` is at or before this instant can go (``clock.expired``)."""
+    return clock.expiry_cutoff()
 
 
 class Command(BaseCommand):

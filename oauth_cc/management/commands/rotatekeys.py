@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from oauth_cc import keys
 from oauth_cc.models import SigningKey
+from oauth_cc.server import keys
 
 
 class Command(BaseCommand):

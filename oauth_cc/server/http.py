@@ -14,16 +14,11 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
-from .errors import InvalidRequest, OAuthError
-from .settings import oauth_cc_settings
+from ..errors import InvalidRequest, PayloadTooLarge
+from ..settings import oauth_cc_settings
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 100
-
-
-class PayloadTooLarge(OAuthError):
-    error = "invalid_request"
-    status_code = 413
 
 
 class FormParameters:

@@ -7,7 +7,8 @@
 
 In both, a ``kid`` that is not known triggers a reload, at most every ``min_refresh`` seconds,
 so a flood of made-up ``kid``\\ s cannot hammer the database or the authorization server. A
-failed reload keeps the keys already loaded. This module imports no model at import time.
+failed reload keeps the keys already loaded. Local mode reads the keys through the
+installed ``LocalStore`` (``stores``), so this module imports no model.
 """
 
 from __future__ import annotations
@@ -17,36 +18,20 @@ import json
 import logging
 import threading
 import urllib.request
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import jwt
 from django.conf import settings
 
-from . import clock
-from .settings import oauth_cc_settings
+from .. import caches, clock
+from ..jose import VerificationKey, keys_from
+from ..settings import oauth_cc_settings
+from .stores import local_store
 
 logger = logging.getLogger("oauth_cc.validation")
 
-#: Never accepted, whatever the settings say (RSV-05).
-FORBIDDEN_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
-
-#: The one algorithm a JWK without ``alg`` is used with, by key type and curve.
-_DEFAULT_ALGORITHM = {("RSA", None): "RS256", ("EC", "P-256"): "ES256",
-                      ("EC", "P-384"): "ES384", ("EC", "P-521"): "ES512",
-                      ("OKP", "Ed25519"): "EdDSA", ("OKP", "Ed448"): "EdDSA"}
-
 MAX_JWKS_BYTES = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class VerificationKey:
-    kid: str
-    algorithm: str
-    key: Any
-    source: str  # the JWK it was parsed from, to notice a new key published under an old kid
 
 
 class KeySourceUnavailable(Exception):
@@ -115,53 +100,14 @@ class KeySource:
             return keys
 
 
-def accepted_algorithms() -> frozenset[str]:
-    return oauth_cc_settings.derived(
-        "accepted_algorithms",
-        lambda: frozenset(oauth_cc_settings.ACCEPTED_ALGORITHMS) - FORBIDDEN_ALGORITHMS,
-    )
-
-
-def parse_jwk(jwk: Mapping[str, Any], previous: dict[str, VerificationKey]
-              ) -> VerificationKey | None:
-    """A usable signing key from a JWK, or None to skip it (JWKS-05, JWKS-06)."""
-    kid = jwk.get("kid")
-    if not isinstance(kid, str) or not kid or jwk.get("use", "sig") != "sig":
-        return None
-    algorithm = jwk.get("alg") or _DEFAULT_ALGORITHM.get(
-        (jwk.get("kty"), jwk.get("crv") if jwk.get("kty") != "RSA" else None))
-    if algorithm not in accepted_algorithms():
-        return None
-    source = json.dumps(jwk, sort_keys=True, default=str)
-    known = previous.get(kid)
-    if known is not None and known.source == source:
-        return known  # unchanged: no parsing
-    try:
-        parsed = jwt.PyJWK(dict(jwk), algorithm=algorithm)
-    except Exception:  # any malformed key is skipped, never a failure of the whole set
-        logger.warning("skipping an unusable key in the JWKS (kid=%.64r)", kid)
-        return None
-    if parsed.key_type == "oct":
-        return None  # never a symmetric key (RSV-05)
-    return VerificationKey(kid, algorithm, parsed.key, source)
-
-
-def _keys_from(jwks: list[Any], previous: dict[str, VerificationKey]
-               ) -> dict[str, VerificationKey]:
-    keys = {}
-    for jwk in jwks:
-        if isinstance(jwk, dict):
-            parsed = parse_jwk(jwk, previous)
-            if parsed is not None:
-                keys[parsed.kid] = parsed
-    return keys
-
-
 def load_local(previous: dict[str, VerificationKey]) -> dict[str, VerificationKey]:
-    from .keys import published_keys  # the authorization server lives in this project
-
+    store = local_store()
+    if store is None:
+        logger.error("no JWKS_URI and oauth_cc is not in INSTALLED_APPS: set "
+                     "OAUTH_CC['JWKS_URI'] to the authorization server's JWKS")
+        raise KeySourceUnavailable("no local store")
     try:
-        return _keys_from([row.public_jwk for row in published_keys()], previous)
+        return keys_from(store.published_jwks(), previous)
     except Exception as exc:  # a database error must not become a 500 on an API call
         logger.error("cannot read the signing keys: %s", type(exc).__name__)
         raise KeySourceUnavailable(type(exc).__name__) from exc
@@ -209,7 +155,7 @@ def load_remote(previous: dict[str, VerificationKey]) -> dict[str, VerificationK
         document = json.loads(body)
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise ValueError("not a JWK Set")
-        return _keys_from(document["keys"], previous)
+        return keys_from(document["keys"], previous)
     except Exception as exc:  # network, HTTP, parsing: every failure is "unavailable"
         logger.warning("cannot fetch the JWKS from %s: %s", uri, type(exc).__name__)
         raise KeySourceUnavailable(type(exc).__name__) from None
@@ -225,6 +171,8 @@ remote_keys = KeySource(
     lambda: float(oauth_cc_settings.REMOTE_JWKS_CACHE_SECONDS),
     lambda: float(oauth_cc_settings.REMOTE_JWKS_MIN_REFRESH_SECONDS),
 )
+caches.register("local_keys", local_keys)
+caches.register("remote_keys", remote_keys)
 
 
 def key_source() -> KeySource:

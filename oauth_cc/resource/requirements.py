@@ -1,4 +1,4 @@
-"""Protecting resources: authenticate a request by its access token, and check scopes.
+"""The scopes a protected view requires, and the check of a token against them (RFC 6750 §3).
 
 Shared by the DRF integration (``oauth_cc.rest_framework``) and the plain-Django decorators
 (``oauth_cc.decorators``).
@@ -18,13 +18,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpRequest
-from django.views.decorators.debug import sensitive_variables
 
-from . import bearer
-from .errors import InsufficientScope, NoCredentials
-from .scopes import canonical, is_scope_token
-from .validation import AccessToken, verify
+from .. import caches
+from ..errors import InsufficientScope
+from ..scopes import canonical, is_scope_token
+from .verification import AccessToken
 
 
 class AnyOf:
@@ -53,7 +51,9 @@ def _scope_set(value: Any) -> frozenset[str]:
     return frozenset(names)
 
 
-_memo: dict[tuple[int, str, str | None], tuple[Any, Any]] = {}
+#: Parsed declarations by (declaration object, method, action).
+_memo: dict[tuple[int, str, str | None], tuple[Any, Any]] = caches.register(
+    "scope_requirements", {})
 
 
 def requirement(spec: Any, *, method: str, action: str | None = None,
@@ -119,15 +119,3 @@ def validate_spec(spec: Any, owner: str) -> None:
             requirement(value, method="GET", owner=owner)
     else:
         requirement(spec, method="GET", owner=owner)
-
-
-@sensitive_variables()
-def authenticate(request: HttpRequest) -> AccessToken:
-    """The verified access token of ``request`` (RFC 6750 §2, RFC 9068 §4).
-
-    Raises ``NoCredentials``, ``BearerInvalidRequest`` or ``InvalidToken``.
-    """
-    raw = bearer.extract(request)
-    if raw is None:
-        raise NoCredentials()
-    return verify(raw)

@@ -8,8 +8,6 @@ for ``KEY_CACHE_SECONDS + MAX_ACCESS_TOKEN_LIFETIME`` plus a minute (JWKS-07).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -20,23 +18,16 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.db import transaction
-from jwt.algorithms import get_default_algorithms
 
-from . import clock
-from .models import SigningKey
-from .settings import oauth_cc_settings, on_reload
+from .. import caches, clock
+from ..jose import SIGNING_ALGORITHMS, public_jwk
+from ..models import SigningKey
+from ..settings import oauth_cc_settings
 
 logger = logging.getLogger("oauth_cc.keys")
 
 #: JWS algorithms we sign with (JWT-01: never ``none``, never a MAC).
-SUPPORTED_ALGORITHMS: frozenset[str] = frozenset({"RS256", "PS256", "ES256", "EdDSA"})
-
-#: RFC 7638 §3.2 required members per key type (THUMB-02).
-_THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"),
-                       "OKP": ("crv", "kty", "x")}
-
-#: Public JWK members we publish (JWKS-02: never a private member).
-_PUBLIC_MEMBERS = frozenset({"kty", "n", "e", "crv", "x", "y", "kid", "use", "alg"})
+SUPPORTED_ALGORITHMS = SIGNING_ALGORITHMS
 
 PUBLISH_MARGIN = timedelta(seconds=60)
 
@@ -105,24 +96,6 @@ def generate_private_key(algorithm: str) -> Any:
     raise ValueError(f"unsupported signing algorithm {algorithm!r}")
 
 
-def thumbprint(jwk: dict[str, Any]) -> str:
-    """RFC 7638 JWK SHA-256 thumbprint, unpadded base64url (THUMB-01..03)."""
-    members = _THUMBPRINT_MEMBERS[jwk["kty"]]
-    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
-    digest = hashlib.sha256(canonical.encode("utf-8")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def public_jwk(private_key: Any, algorithm: str) -> dict[str, Any]:
-    """The public JWK of ``private_key``, with ``kid`` (its thumbprint), ``use`` and ``alg``."""
-    jwk = get_default_algorithms()[algorithm].to_jwk(private_key.public_key(), as_dict=True)
-    jwk = {name: value for name, value in jwk.items() if name in _PUBLIC_MEMBERS}
-    jwk["kid"] = thumbprint(jwk)
-    jwk["use"] = "sig"
-    jwk["alg"] = algorithm
-    return jwk
-
-
 # --- lifecycle ------------------------------------------------------------------------------
 
 def create_key(algorithm: str | None = None) -> SigningKey:
@@ -164,7 +137,7 @@ def promote(key: SigningKey) -> SigningKey:
     key.retired_at = None
     key.publish_until = None
     key.save(update_fields=["state", "activated_at", "retired_at", "publish_until"])
-    clear_caches()
+    caches.clear()
     logger.info("signing key kid=%s is now active", key.kid)
     return key
 
@@ -183,7 +156,7 @@ def retire(key: SigningKey) -> SigningKey:
     if key.state not in (SigningKey.State.ACTIVE, SigningKey.State.PENDING):
         raise ValueError(f"a {key.state} key cannot be retired")
     _retire(key, clock.now())
-    clear_caches()
+    caches.clear()
     return key
 
 
@@ -195,7 +168,7 @@ def prune() -> list[str]:
     kids = list(expired.values_list("kid", flat=True))
     expired.update(state=SigningKey.State.REMOVED, encrypted_private_key=b"")
     if kids:
-        clear_caches()
+        caches.clear()
         logger.info("removed signing keys %s", ", ".join(kids))
     return kids
 
@@ -252,57 +225,36 @@ def reencrypt() -> int:
 
 # --- reading keys ---------------------------------------------------------------------------
 
-_active_cache: dict[str, Any] = {}
-
-
-def active() -> SigningMaterial | None:
-    """The signing key, parsed once and cached for ``KEY_CACHE_SECONDS``; None if none."""
-    now = clock.timestamp()
-    cached = _active_cache.get("entry")
-    if cached is not None and now < cached[1]:
-        return cached[0]
+def _load_active(previous: SigningMaterial | None) -> SigningMaterial | None:
     row = (
         SigningKey.objects.filter(state=SigningKey.State.ACTIVE)
         .only("kid", "algorithm", "encrypted_private_key")
         .first()
     )
-    material = None
-    if row is not None:
-        previous = cached[0] if cached else None
-        if previous is not None and previous.kid == row.kid:
-            material = previous
-        else:
-            material = SigningMaterial(
-                row.kid, row.algorithm, decrypt_private_key(row.encrypted_private_key)
-            )
-    _active_cache["entry"] = (material, now + float(oauth_cc_settings.KEY_CACHE_SECONDS))
-    return material
+    if row is None:
+        return None
+    if previous is not None and previous.kid == row.kid:
+        return previous  # unchanged: no decryption
+    return SigningMaterial(row.kid, row.algorithm,
+                           decrypt_private_key(row.encrypted_private_key))
+
+
+active_key_cache: caches.TimedValue[SigningMaterial | None] = caches.register(
+    "signing_key",
+    caches.TimedValue(_load_active, lambda: float(oauth_cc_settings.KEY_CACHE_SECONDS)))
+
+
+def active() -> SigningMaterial | None:
+    """The signing key, parsed once and cached for ``KEY_CACHE_SECONDS``; None if none."""
+    return active_key_cache.get(clock.timestamp())
 
 
 def published_keys() -> list[SigningKey]:
-    """Keys in the JWKS: pending, active, and retired ones still within ``publish_until``."""
-    now = clock.now()
-    return [
-        key
-        for key in SigningKey.objects.filter(
-            state__in=[SigningKey.State.PENDING, SigningKey.State.ACTIVE,
-                       SigningKey.State.RETIRED]
-        )
-        .only("kid", "state", "publish_until", "public_jwk_json", "created_at")
-        .order_by("created_at")
-        if key.state != SigningKey.State.RETIRED or (key.publish_until and key.publish_until > now)
-    ]
+    """Keys in the JWKS (``SigningKey.objects.published()``)."""
+    return list(SigningKey.objects.published().only(
+        "kid", "state", "publish_until", "public_jwk_json", "created_at"))
 
 
 def jwks() -> dict[str, list[dict[str, Any]]]:
     """The JWK Set document (RFC 7517 §5) of every published key."""
     return {"keys": [key.public_jwk for key in published_keys()]}
-
-
-@on_reload
-def clear_caches() -> None:
-    """Forget the cached signing key and, in this process, the verification keys."""
-    from . import validation
-
-    _active_cache.clear()
-    validation.clear_caches()

@@ -14,12 +14,14 @@ from typing import Any
 
 from django.views.decorators.debug import sensitive_variables
 
-from . import clock, credentials, revocation
-from .errors import InvalidToken
-from .key_sources import local_keys
-from .models import RevokedToken
-from .settings import oauth_cc_settings
-from .validation import decode, is_opaque, load_opaque, opaque_claims
+from .. import clock, credentials
+from ..errors import InvalidToken
+from ..models import OpaqueToken, RevokedToken
+from ..registry import token_type_of
+from ..resource.key_sources import local_keys
+from ..resource.verification import decode, is_opaque
+from ..settings import oauth_cc_settings
+from . import revocation
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +41,8 @@ class TokenRecord:
     def revocable(self, now: float | None = None) -> bool:
         """Not yet revoked and still accepted somewhere: resource servers allow
         ``CLOCK_LEEWAY`` past ``exp``, so a token stays revocable that long."""
-        now = clock.timestamp() if now is None else now
         exp = self.claims.get("exp")
-        leeway = float(oauth_cc_settings.CLOCK_LEEWAY)
-        return not self.revoked and isinstance(exp, int | float) and now < exp + leeway
+        return not self.revoked and isinstance(exp, int | float) and not clock.expired(exp, now)
 
     def revoke(self) -> None:
         """Revoke this token: the denylist until its expiry, and an opaque token's row."""
@@ -54,11 +54,10 @@ class TokenRecord:
 
     def active(self, now: float | None = None) -> bool:
         now = clock.timestamp() if now is None else now
-        leeway = float(oauth_cc_settings.CLOCK_LEEWAY)
         exp, nbf = self.claims.get("exp"), self.claims.get("nbf")
         if self.revoked or not isinstance(exp, int | float) or now >= exp:
             return False
-        return not (isinstance(nbf, int | float) and now < nbf - leeway)
+        return not (isinstance(nbf, int | float) and now < nbf - clock.leeway())
 
 
 @sensitive_variables()
@@ -67,10 +66,10 @@ def identify(raw: str) -> TokenRecord | None:
     if len(raw) > int(oauth_cc_settings.MAX_ACCESS_TOKEN_LENGTH):
         return None
     if is_opaque(raw):
-        record = load_opaque(credentials.digest(raw))
+        record = OpaqueToken.find(credentials.digest(raw))
         if record is None:
             return None
-        return TokenRecord(opaque_claims(record), opaque=True,
+        return TokenRecord(record.claims(oauth_cc_settings.ISSUER), opaque=True,
                            revoked=record.revoked_at is not None)
     try:
         claims, _kid = decode(raw, source=local_keys, issuer=oauth_cc_settings.ISSUER,
@@ -92,7 +91,7 @@ def introspection_response(record: TokenRecord | None) -> dict[str, Any]:
         "active": True,
         "scope": claims.get("scope", ""),
         "client_id": claims["client_id"],
-        "token_type": "Bearer",
+        "token_type": token_type_of(claims),
     }
     for name in ("exp", "iat", "nbf", "sub", "aud", "iss", "jti"):
         if name in claims:

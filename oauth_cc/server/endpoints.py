@@ -12,8 +12,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from . import audiences, client_auth, inspection, keys, scopes, tokens
-from .errors import (
+from ..errors import (
     NO_STORE_HEADERS,
     InvalidGrant,
     InvalidRequest,
@@ -22,27 +21,35 @@ from .errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
+from ..models import Client, Scope
+from ..registry import grant_types
+from ..settings import oauth_cc_settings
+from ..signals import token_issued
+from . import client_auth, inspection, keys
 from .http import FormParameters, parse_form, require_https
-from .models import Client, Scope, TokenEndpointAuthMethod
-from .settings import oauth_cc_settings
-from .signals import token_issued
 
 logger = logging.getLogger("oauth_cc.views")
 
-GRANT_TYPE = "client_credentials"
-_CLIENT_AUTH_PARAMETERS = frozenset({
-    "client_id", "client_secret", "client_assertion", "client_assertion_type",
-})
-#: Parameters of a token request (TOK-05: only ``resource`` may repeat, X-02).
-TOKEN_PARAMETERS = _CLIENT_AUTH_PARAMETERS | {"grant_type", "scope", "resource"}
-#: Parameters of introspection and revocation requests (INTRO-01, REV-01).
-TOKEN_QUERY_PARAMETERS = _CLIENT_AUTH_PARAMETERS | {"token", "token_type_hint"}
-#: Never accepted in the request URI (CAUTH-04); nor is the token being asked about.
-URI_FORBIDDEN = ("client_id", "client_secret", "client_assertion", "client_assertion_type",
-                 "token")
-#: What every endpoint that authenticates clients accepts (META-06, META-07).
-AUTH_METHODS = [TokenEndpointAuthMethod.CLIENT_SECRET_BASIC.value,
-                TokenEndpointAuthMethod.CLIENT_SECRET_POST.value]
+#: Parameters of introspection and revocation requests, besides client authentication's
+#: (INTRO-01, REV-01).
+TOKEN_QUERY_PARAMETERS = frozenset({"token", "token_type_hint"})
+#: Never accepted in the request URI (CAUTH-04): client authentication's parameters, and
+#: the token being asked about.
+_URI_FORBIDDEN_EXTRA = frozenset({"client_id", "token"})
+
+
+def _uri_forbidden() -> frozenset[str]:
+    return client_auth.parameters() | _URI_FORBIDDEN_EXTRA
+
+
+def _token_parameters() -> tuple[frozenset[str], frozenset[str]]:
+    """The known and the repeatable parameters of a token request, from the registered
+    grants and client authentication methods (TOK-05: only ``resource`` repeats, X-02)."""
+    known, repeatable = frozenset({"grant_type"}) | client_auth.parameters(), frozenset()
+    for grant in grant_types:
+        known |= grant.parameters
+        repeatable |= grant.repeatable
+    return known, repeatable
 
 
 @sensitive_variables("params")
@@ -52,7 +59,7 @@ def _form(request: HttpRequest, known: frozenset[str],
     if request.method != "POST":
         raise MethodNotAllowed(["POST"])
     require_https(request)
-    if any(name in request.GET for name in URI_FORBIDDEN):
+    if any(name in request.GET for name in _uri_forbidden()):
         raise InvalidRequest("Credentials and tokens must not be sent in the request URI.")
     return parse_form(request, known=known, repeatable=repeatable)
 
@@ -61,24 +68,20 @@ def _form(request: HttpRequest, known: frozenset[str],
 @sensitive_post_parameters("client_secret", "client_assertion")
 @sensitive_variables("params")
 def token(request: HttpRequest) -> HttpResponse:
-    """The token endpoint for the client-credentials grant (RFC 6749 §4.4.2, §4.4.3)."""
+    """The token endpoint (RFC 6749 §3.2): a dispatcher to the registered grant."""
     try:
-        params = _form(request, TOKEN_PARAMETERS, repeatable=frozenset({"resource"}))
+        known, repeatable = _token_parameters()
+        params = _form(request, known, repeatable=repeatable)
         # The grant type is checked before the client is authenticated: it reveals nothing
         # about any client, and spares a database query for requests we cannot serve.
         grant_type = params.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("The grant_type parameter is required.")
-        if grant_type != GRANT_TYPE:
-            raise UnsupportedGrantType("Only the client_credentials grant is supported.")
+        grant = grant_types.get(grant_type)
+        if grant is None:
+            raise UnsupportedGrantType("This grant type is not supported.")
         client = client_auth.authenticate(request, params)
-        granted = scopes.resolve(
-            params.get("scope"),
-            allowed=client.allowed_scope_set,
-            default=client.default_scope_set,
-        )
-        audience = audiences.resolve(client, params.get_all("resource"))
-        issued = tokens.issue(client, granted, audience)
+        issued = grant.issue(request, params, client)
     except OAuthError as error:
         return error.to_response()
     for receiver, result in token_issued.send_robust(
@@ -103,7 +106,7 @@ def _token_query(request: HttpRequest) -> tuple[Client, str]:
     ``token_type_hint`` is accepted and ignored: every kind of token is searched, so a wrong
     or unknown hint changes nothing (INTRO-01, REV-05).
     """
-    params = _form(request, TOKEN_QUERY_PARAMETERS)
+    params = _form(request, TOKEN_QUERY_PARAMETERS | client_auth.parameters())
     client = client_auth.authenticate(request, params)
     raw = params.get("token")
     if raw is None:
@@ -171,16 +174,17 @@ def metadata(request: HttpRequest, issuer_path: str | None = None) -> HttpRespon
     if (issuer_path or "") != parts.path.rstrip("/"):
         raise Http404("No authorization server metadata here.")
     origin = f"{parts.scheme}://{parts.netloc}"
+    methods = client_auth.advertised()
     document: dict[str, Any] = {
         "issuer": issuer,
         "token_endpoint": _endpoint(origin, "token"),
         "jwks_uri": _endpoint(origin, "jwks"),
         "introspection_endpoint": _endpoint(origin, "introspect"),
         "revocation_endpoint": _endpoint(origin, "revoke"),
-        "grant_types_supported": [GRANT_TYPE],
-        "token_endpoint_auth_methods_supported": AUTH_METHODS,
-        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
-        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "grant_types_supported": grant_types.names(),
+        "token_endpoint_auth_methods_supported": methods,
+        "introspection_endpoint_auth_methods_supported": methods,
+        "revocation_endpoint_auth_methods_supported": methods,
     }
     if oauth_cc_settings.PUBLISH_SCOPES:
         names = list(Scope.objects.values_list("name", flat=True))

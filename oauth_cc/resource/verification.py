@@ -1,46 +1,42 @@
-"""Validating RFC 9068 JWT access tokens at a resource server (RSV items).
+"""Verifying access tokens at a resource server (RFC 9068 §4; RSV items).
 
 ``verify(raw)`` returns an ``AccessToken`` or raises ``InvalidToken``; nothing else escapes
-it. Keys come from ``key_sources`` (local database or remote JWKS, cached). Once the keys are
+it. It checks what every token type shares: the JWT's form, header, signature, issuer,
+audience and times (or, in local mode, an opaque token's row), and, in local mode, the
+revocation list. A token type (``token_types``) adds its own per-request check on top, which
+this module's caches never skip.
+
+Keys come from ``key_sources`` (local database or remote JWKS, cached). Once the keys are
 cached a validation makes no database query and parses no key; a token seen before is found
 in a bounded cache keyed by its SHA-256 and is not verified again until its ``exp``.
 
-This module imports no model at import time, so a project that only protects APIs (remote
-mode) can use it without installing oauth_cc's tables.
+Local mode reaches this project's tables only through a ``LocalStore`` that
+``oauth_cc.resource.local`` installs when the app is installed, so a project that only
+protects APIs (remote mode) can use this module without oauth_cc's tables.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import jwt
 from django.views.decorators.debug import sensitive_variables
 
-from . import clock, revocation
-from .errors import InvalidToken
-from .key_sources import (
-    KeySourceUnavailable,
-    accepted_algorithms,
-    key_source,
-    local_keys,
-    remote_keys,
-)
-from .settings import oauth_cc_settings, on_reload
+from .. import caches, clock
+from ..errors import InvalidToken
+from ..jose import ACCESS_TOKEN_TYPES, accepted_algorithms
+from ..settings import oauth_cc_settings
+from .key_sources import KeySource, KeySourceUnavailable, key_source
+from .stores import LocalStore, local_store
 
 logger = logging.getLogger("oauth_cc.validation")
 
-V = TypeVar("V")
-
-#: RFC 9068 §4 / RSV-01: accepted ``typ`` values, compared case-insensitively (X-09).
-ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 #: RSV-06 REC: every JWT-03 claim is required.
 REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"]
 
@@ -75,49 +71,20 @@ def expected_audience() -> str | None:
     return oauth_cc_settings.RESOURCE_AUDIENCE or oauth_cc_settings.DEFAULT_AUDIENCE
 
 
-# --- the verified-token cache ---------------------------------------------------------------
-
-class _ExpiringLRU(Generic[V]):
-    """A bounded, thread-safe LRU keyed by a token's SHA-256, each entry ending at its own
-    time (``clock`` seconds)."""
-
-    def __init__(self) -> None:
-        self._entries: OrderedDict[bytes, V] = OrderedDict()
-        self._until: dict[bytes, float] = {}
-        self._lock = threading.Lock()
-
-    def get(self, digest: bytes, now: float) -> V | None:
-        with self._lock:
-            value = self._entries.get(digest)
-            if value is None:
-                return None
-            if now >= self._until[digest]:
-                del self._entries[digest], self._until[digest]
-                return None
-            self._entries.move_to_end(digest)
-            return value
-
-    def put(self, digest: bytes, value: V, until: float, size: int) -> None:
-        with self._lock:
-            self._entries[digest] = value
-            self._until[digest] = until
-            self._entries.move_to_end(digest)
-            while len(self._entries) > size:
-                evicted, _ = self._entries.popitem(last=False)
-                del self._until[evicted]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._until.clear()
-
+# --- the verified-token and rejected-token caches -------------------------------------------
 
 #: Verified tokens, until their ``exp``: a token seen again is not verified again.
-_verified: _ExpiringLRU[AccessToken] = _ExpiringLRU()
+verified_tokens: caches.ExpiringLRU[bytes, AccessToken] = caches.register(
+    "verified_tokens", caches.ExpiringLRU())
 
 #: How long a token that failed for good is answered from memory.
 REJECTED_SECONDS = 60.0
 REJECTED_SIZE = 1024
+
+#: Descriptions of tokens refused for good, for ``REJECTED_SECONDS``: a client retrying a
+#: bad token does not cost a signature check each time.
+rejected_tokens: caches.ExpiringLRU[bytes, str] = caches.register(
+    "rejected_tokens", caches.ExpiringLRU())
 
 
 def _final(description: str) -> InvalidToken:
@@ -128,60 +95,52 @@ def _final(description: str) -> InvalidToken:
     return error
 
 
-#: Descriptions of tokens refused for good, for ``REJECTED_SECONDS``: a client retrying a
-#: bad token does not cost a signature check each time.
-_rejected: _ExpiringLRU[str] = _ExpiringLRU()
-
-
-@on_reload
-def clear_caches() -> None:
-    """Forget cached keys and verified tokens (settings change, key rotation, tests)."""
-    local_keys.clear()
-    remote_keys.clear()
-    _verified.clear()
-    _rejected.clear()
-    revocation.forget()
+def forget_verified_tokens() -> None:
+    """Forget every verified and rejected token in this process: the next presentation of
+    any token is verified in full."""
+    caches.clear("verified_tokens", "rejected_tokens")
 
 
 # --- verification ---------------------------------------------------------------------------
 
 @sensitive_variables()
 def verify(raw: str) -> AccessToken:
-    """Verify ``raw`` as an access token for this resource server (RSV-01..08, REV-06).
+    """Verify ``raw`` as an access token for this resource server (RSV-01..07, REV-06).
 
     Accepts JWTs, and in local mode also opaque tokens; in local mode revoked tokens are
     refused. Raises ``InvalidToken`` with a short fixed description on any failure; an
     unexpected error is logged (without the token) and also answered with ``InvalidToken``.
+    A token type's own per-request check (``TokenType.confirm``) comes after this.
     """
     now = clock.timestamp()
     size = int(oauth_cc_settings.VERIFIED_TOKEN_CACHE_SIZE)
     digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
     try:
-        local = not oauth_cc_settings.JWKS_URI
-        revoked = (revocation.snapshot(now)
-                   if local and oauth_cc_settings.CHECK_REVOCATION else None)
-        token = _verified.get(digest, now) if size > 0 else None
+        store = None if oauth_cc_settings.JWKS_URI else local_store()
+        revoked = (store.revocations(now)
+                   if store is not None and oauth_cc_settings.CHECK_REVOCATION else None)
+        token = verified_tokens.get(digest, now) if size > 0 else None
         # A cached token is refused once its key is no longer published.
         if token is not None and token.kid and key_source().get(token.kid) is None:
             token = None
         if token is None:
-            known_bad = _rejected.get(digest, now)
+            known_bad = rejected_tokens.get(digest, now)
             if known_bad is not None:
                 raise InvalidToken(known_bad)
             if is_opaque(raw):
-                if not local:
+                if oauth_cc_settings.JWKS_URI:
                     raise InvalidToken("Opaque tokens cannot be verified by this resource "
                                        "server.")
-                token = _verify_opaque(digest.hex(), now)
+                token = _verify_opaque(store, digest.hex(), now)
             else:
                 token = _verify_uncached(raw, now)
             if size > 0:
-                _verified.put(digest, token, token.exp, size)
+                verified_tokens.put(digest, token, token.exp, size)
         if revoked is not None and revoked.revoked(token.jti):
             raise InvalidToken("The access token has been revoked.")
     except InvalidToken as error:
         if getattr(error, "permanent", False):
-            _rejected.put(digest, error.description or "", now + REJECTED_SECONDS,
+            rejected_tokens.put(digest, error.description or "", now + REJECTED_SECONDS,
                           REJECTED_SIZE)
         raise
     except KeySourceUnavailable:
@@ -197,72 +156,20 @@ def is_opaque(raw: str) -> bool:
     return "." not in raw and raw.startswith(oauth_cc_settings.OPAQUE_TOKEN_PREFIX)
 
 
-@dataclass(frozen=True, slots=True)
-class OpaqueRecord:
-    """An opaque token's row, as the resource server needs it."""
-
-    jti: str
-    scope: str
-    audience: str
-    issued_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
-    client_id: str
-
-
-def _opaque_sql(q: Callable[[str], str]) -> str:
-    from .models import Client, OpaqueToken
-
-    token, client = OpaqueToken._meta, Client._meta
-    columns = ", ".join(f"o.{q(token.get_field(name).column)}" for name in (
-        "jti", "scope", "audience", "issued_at", "expires_at", "revoked_at"))
-    return (
-        f"SELECT {columns}, c.{q('client_id')} "  # noqa: S608 (identifiers only)
-        f"FROM {q(token.db_table)} o INNER JOIN {q(client.db_table)} c "
-        f"ON o.{q(token.get_field('client').column)} = c.{q(client.pk.column)} "
-        f"WHERE o.{q('digest')} = %s"
-    )
-
-
-def load_opaque(digest: str) -> OpaqueRecord | None:
-    """One indexed lookup by the token's hex SHA-256 (``credentials.digest``), compiled once
-    (``queries``)."""
-    from . import queries
-    from .models import OpaqueToken
-
-    _alias, rows = queries.fetch("opaque_token", OpaqueToken, _opaque_sql,
-                                 lambda connection: [digest])
-    if not rows:
-        return None
-    jti, scope, audience, issued_at, expires_at, revoked_at, client_id = rows[0]
-    return OpaqueRecord(jti, scope, audience, queries.aware(issued_at),
-                        queries.aware(expires_at), queries.aware(revoked_at), client_id)
-
-
-def _verify_opaque(hex_digest: str, now: float) -> AccessToken:
+def _verify_opaque(store: LocalStore | None, hex_digest: str, now: float) -> AccessToken:
     """One indexed lookup of the token's SHA-256 (local mode only)."""
-    record = load_opaque(hex_digest)
-    if record is None or record.revoked_at is not None:
+    if store is None:
+        raise InvalidToken("The token cannot be verified right now.")
+    claims = store.opaque_claims(hex_digest)
+    if claims is None:
         raise _final("The access token is invalid.")
-    claims = opaque_claims(record)
     if now >= claims["exp"]:
         raise _final("The access token has expired.")
     audience = expected_audience()
-    if not audience or audience not in record.audience.split():
+    aud = claims["aud"]
+    if not audience or audience not in ((aud,) if isinstance(aud, str) else aud):
         raise _final("The access token is not meant for this resource.")
     return _access_token(claims, kid="")
-
-
-def opaque_claims(record: OpaqueRecord) -> dict[str, Any]:
-    """The claims an opaque token stands for, as a JWT would carry them."""
-    audiences = record.audience.split()
-    client_id = record.client_id
-    return {
-        "iss": oauth_cc_settings.ISSUER, "sub": client_id,
-        "aud": audiences[0] if len(audiences) == 1 else audiences,
-        "exp": int(record.expires_at.timestamp()), "iat": int(record.issued_at.timestamp()),
-        "jti": record.jti, "client_id": client_id, "scope": record.scope,
-    }
 
 
 @sensitive_variables()
@@ -274,15 +181,11 @@ def _verify_uncached(raw: str, now: float) -> AccessToken:
         raise InvalidToken("The token cannot be verified right now.")
     claims, kid = decode(raw, source=key_source(), issuer=issuer, audience=audience)
     check_times(claims, now)
-    if "cnf" in claims:
-        # RSV-08: a sender-constrained token needs its proof (DPoP, mTLS), which this
-        # resource server does not check yet; as a plain Bearer token it is refused.
-        raise _final("Sender-constrained tokens are not accepted here.")
     return _access_token(claims, kid)
 
 
 @sensitive_variables()
-def decode(raw: str, *, source: Any, issuer: str, audience: str | None
+def decode(raw: str, *, source: KeySource, issuer: str, audience: str | None
            ) -> tuple[dict[str, Any], str]:
     """Check a JWT's form, header, signature, ``iss`` and (unless None) ``aud``; return its
     claims and kid. Times are left to the caller. Raises ``InvalidToken``."""
@@ -368,11 +271,11 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
 
 def check_times(claims: dict[str, Any], now: float) -> None:
     """RSV-06: now < exp, now >= nbf, iat not in the future, each with CLOCK_LEEWAY."""
-    leeway = float(oauth_cc_settings.CLOCK_LEEWAY)
+    leeway = clock.leeway()
     exp = _numeric_date(claims, "exp")
     nbf = _numeric_date(claims, "nbf")
     iat = _numeric_date(claims, "iat")
-    if exp is None or now >= exp + leeway:
+    if exp is None or clock.expired(exp, now):
         raise _final("The access token has expired.")
     if nbf is not None and now < nbf - leeway:
         raise InvalidToken("The access token is not valid yet.")

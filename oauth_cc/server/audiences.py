@@ -20,10 +20,10 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from . import clock
-from .errors import InvalidTarget
-from .models import Audience, Client, is_absolute_uri
-from .settings import oauth_cc_settings, on_reload
+from .. import caches, clock
+from ..errors import InvalidTarget
+from ..models import Audience, Client, is_absolute_uri
+from ..settings import oauth_cc_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,32 +32,27 @@ class RegisteredAudience:
     access_token_lifetime: int | None
 
 
-_registry: dict[str, Any] = {}
-
-
-def registry() -> dict[str, RegisteredAudience]:
-    """Active registered audiences by identifier, cached for ``KEY_CACHE_SECONDS``."""
-    now = clock.timestamp()
-    cached = _registry.get("entry")
-    if cached is not None and now < cached[1]:
-        return cached[0]
-    found = {
+def _load(previous: dict[str, RegisteredAudience] | None) -> dict[str, RegisteredAudience]:
+    return {
         identifier: RegisteredAudience(identifier, lifetime)
         for identifier, lifetime in Audience.objects.filter(is_active=True).values_list(
             "identifier", "access_token_lifetime")
     }
-    _registry["entry"] = (found, now + float(oauth_cc_settings.KEY_CACHE_SECONDS))
-    return found
 
 
-@on_reload
-def clear_cache() -> None:
-    _registry.clear()
+_registry: caches.TimedValue[dict[str, RegisteredAudience]] = caches.register(
+    "audiences",
+    caches.TimedValue(_load, lambda: float(oauth_cc_settings.KEY_CACHE_SECONDS)))
+
+
+def registry() -> dict[str, RegisteredAudience]:
+    """Active registered audiences by identifier, cached for ``KEY_CACHE_SECONDS``."""
+    return _registry.get(clock.timestamp())
 
 
 @receiver([post_save, post_delete], sender=Audience, dispatch_uid="oauth_cc_audience_changed")
 def _audience_changed(**kwargs: Any) -> None:
-    clear_cache()
+    caches.clear("audiences")
 
 
 def allowed_for(client: Client) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .validation import AccessToken
+from .verification import AccessToken
 
 
 class ClientPrincipal:

@@ -17,11 +17,11 @@ from django.http import HttpRequest
 from django.http.request import RawPostDataException
 from django.views.decorators.debug import sensitive_variables
 
-from .errors import BearerInvalidRequest, InvalidToken
-from .settings import oauth_cc_settings
+from ..errors import InvalidToken, ResourceInvalidRequest
+from ..settings import oauth_cc_settings
 
 # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _SCHEME = re.compile(r"(\S*)(\s*)(.*)", re.DOTALL)
 _FORM = "application/x-www-form-urlencoded"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -39,15 +39,15 @@ def _from_header(request: HttpRequest) -> str | None:
     if scheme.lower() != "bearer":
         return None  # another scheme (Basic, ...): not our credentials (BEARER-08)
     if separator.strip(" "):  # RFC 6750 §2.1: 1*SP, not a tab or another space character
-        raise BearerInvalidRequest("The Authorization header is malformed.")
+        raise ResourceInvalidRequest("The Authorization header is malformed.")
     token = rest
     if not token:
-        raise BearerInvalidRequest("The Bearer credentials are missing.")
+        raise ResourceInvalidRequest("The Bearer credentials are missing.")
     if len(token) > int(oauth_cc_settings.MAX_ACCESS_TOKEN_LENGTH):
         raise InvalidToken("The access token is too long.")
-    if not _B64TOKEN.fullmatch(token):
+    if not B64TOKEN.fullmatch(token):
         # Also two Authorization headers joined by the server ("Bearer a, Bearer b").
-        raise BearerInvalidRequest("The Authorization header is malformed.")
+        raise ResourceInvalidRequest("The Authorization header is malformed.")
     return token
 
 
@@ -74,7 +74,7 @@ def _from_body(request: HttpRequest) -> list[str]:
 def extract(request: HttpRequest) -> str | None:
     """The access token of ``request``, or None when it carries none (RFC 6750 §2).
 
-    Raises ``BearerInvalidRequest`` for a malformed header or a token sent more than once or
+    Raises ``ResourceInvalidRequest`` for a malformed header or a token sent more than once or
     by more than one method, ``InvalidToken`` for an oversized one.
     """
     header_token = _from_header(request)
@@ -82,7 +82,7 @@ def extract(request: HttpRequest) -> str | None:
     body_tokens = _from_body(request)
     sent = (header_token is not None) + bool(query_tokens) + bool(body_tokens)
     if sent > 1 or len(query_tokens) > 1 or len(body_tokens) > 1:
-        raise BearerInvalidRequest("The access token was sent more than once.")
+        raise ResourceInvalidRequest("The access token was sent more than once.")
     if header_token is not None:
         return header_token
     if body_tokens:
@@ -90,8 +90,8 @@ def extract(request: HttpRequest) -> str | None:
         request.sensitive_post_parameters = [PARAMETER]  # type: ignore[attr-defined]
     if body_tokens and oauth_cc_settings.ACCEPT_FORM_BODY_TOKEN:
         token = body_tokens[0]
-        if not token or not _B64TOKEN.fullmatch(token):
-            raise BearerInvalidRequest("The access_token parameter is malformed.")
+        if not token or not B64TOKEN.fullmatch(token):
+            raise ResourceInvalidRequest("The access_token parameter is malformed.")
         if len(token) > int(oauth_cc_settings.MAX_ACCESS_TOKEN_LENGTH):
             raise InvalidToken("The access token is too long.")
         return token

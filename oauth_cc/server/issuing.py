@@ -1,8 +1,10 @@
 """Issuing access tokens: RFC 9068 JWTs (default) or opaque tokens.
 
 ``issue()`` builds the claims; a JWT is signed with the active key and writes nothing to the
-database, an opaque token stores its SHA-256 digest with the claims. Verification lives with
-the resource-server half (``validation``).
+database, an opaque token stores its SHA-256 digest with the claims. The ``token_type`` comes
+from the registered token types: the first one that binds the request (its ``cnf`` goes into
+the token), else Bearer. Verification lives with the resource-server half
+(``oauth_cc.resource.verification``).
 """
 
 from __future__ import annotations
@@ -14,17 +16,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
+from django.http import HttpRequest
 
-from . import audiences, clock, credentials, keys
-from .errors import TemporarilyUnavailable
-from .models import Client, OpaqueToken, TokenFormat
-from .scopes import canonical
-from .settings import oauth_cc_settings
+from .. import clock, credentials
+from ..errors import InvalidRequest, TemporarilyUnavailable
+from ..jose import ACCESS_TOKEN_TYPE
+from ..models import Client, OpaqueToken, TokenFormat
+from ..registry import DEFAULT_TOKEN_TYPE, token_types
+from ..scopes import canonical
+from ..settings import oauth_cc_settings
+from . import audiences, keys
 
 logger = logging.getLogger("oauth_cc.tokens")
-
-#: RFC 9068 §2.1 header type (JWT-02); lower case per X-09.
-ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
 
 #: Claims an EXTRA_CLAIMS hook may not set or override.
 REGISTERED_CLAIMS = frozenset(
@@ -60,17 +63,30 @@ def token_format(client: Client) -> str:
     return client.token_format or oauth_cc_settings.ACCESS_TOKEN_FORMAT
 
 
-def issue(client: Client, scopes: frozenset[str], audience: str | list[str]) -> IssuedToken:
-    """Issue an access token for ``client`` in its format (JWT or opaque)."""
+def issue(request: HttpRequest, client: Client, scopes: frozenset[str],
+          audience: str | list[str]) -> IssuedToken:
+    """Issue an access token for ``client`` in its format (JWT or opaque), of the token type
+    the request asks for."""
+    token_type, confirmation = _token_type(request)
     if token_format(client) == TokenFormat.OPAQUE:
-        return _issue_opaque(client, scopes, audience)
-    return _issue_jwt(client, scopes, audience)
+        return _issue_opaque(client, scopes, audience, token_type, confirmation)
+    return _issue_jwt(client, scopes, audience, token_type, confirmation)
 
 
-def _claims(client: Client, scopes: frozenset[str], audience: str | list[str]
-            ) -> dict[str, Any]:
+def _token_type(request: HttpRequest) -> tuple[str, dict[str, Any] | None]:
+    """The ``token_type`` and ``cnf`` of the token: the first registered type that binds
+    the request, else Bearer with no binding."""
+    for token_type in token_types:
+        confirmation = token_type.bind(request)
+        if confirmation is not None:
+            return str(token_type.name), confirmation
+    return DEFAULT_TOKEN_TYPE, None
+
+
+def _claims(client: Client, scopes: frozenset[str], audience: str | list[str],
+            confirmation: dict[str, Any] | None) -> dict[str, Any]:
     issued_at = int(clock.timestamp())
-    return {
+    claims = {
         "iss": oauth_cc_settings.ISSUER,
         "sub": client.client_id,
         "aud": audience,
@@ -80,12 +96,18 @@ def _claims(client: Client, scopes: frozenset[str], audience: str | list[str]
         "client_id": client.client_id,
         "scope": canonical(scopes),
     }
+    if confirmation is not None:
+        claims["cnf"] = confirmation
+    return claims
 
 
-def _issue_opaque(client: Client, scopes: frozenset[str], audience: str | list[str]
-                  ) -> IssuedToken:
+def _issue_opaque(client: Client, scopes: frozenset[str], audience: str | list[str],
+                  token_type: str, confirmation: dict[str, Any] | None) -> IssuedToken:
     """A random token (256 bits, GEN-06); only its digest is stored (GEN-07)."""
-    claims = _claims(client, scopes, audience)
+    if confirmation is not None:
+        # An opaque token's row has no place for a binding yet: never issue it unbound.
+        raise InvalidRequest("This client's opaque tokens cannot be bound to a key.")
+    claims = _claims(client, scopes, audience, None)
     raw = oauth_cc_settings.OPAQUE_TOKEN_PREFIX + secrets.token_urlsafe(32)
     OpaqueToken.objects.create(
         digest=credentials.digest(raw),
@@ -96,11 +118,11 @@ def _issue_opaque(client: Client, scopes: frozenset[str], audience: str | list[s
         issued_at=datetime.fromtimestamp(claims["iat"], tz=UTC),
         expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC),
     )
-    return IssuedToken(raw, "Bearer", claims["exp"] - claims["iat"], claims["scope"], claims)
+    return IssuedToken(raw, token_type, claims["exp"] - claims["iat"], claims["scope"], claims)
 
 
-def _issue_jwt(client: Client, scopes: frozenset[str], audience: str | list[str]
-               ) -> IssuedToken:
+def _issue_jwt(client: Client, scopes: frozenset[str], audience: str | list[str],
+               token_type: str, confirmation: dict[str, Any] | None) -> IssuedToken:
     """Sign an RFC 9068 access token (JWT-01..04, JWT-06)."""
     try:
         key = keys.active()
@@ -110,7 +132,7 @@ def _issue_jwt(client: Client, scopes: frozenset[str], audience: str | list[str]
     if key is None:
         logger.error("no active signing key: run 'manage.py rotatekeys'")
         raise TemporarilyUnavailable("The server cannot issue tokens right now.")
-    claims = _claims(client, scopes, audience)
+    claims = _claims(client, scopes, audience, confirmation)
     hook = oauth_cc_settings.EXTRA_CLAIMS
     if hook is not None:
         extra = hook(client, dict(claims)) or {}
@@ -122,4 +144,4 @@ def _issue_jwt(client: Client, scopes: frozenset[str], audience: str | list[str]
         headers={"typ": ACCESS_TOKEN_TYPE, "kid": key.kid},
     )
     lifetime = claims["exp"] - claims["iat"]
-    return IssuedToken(access_token, "Bearer", lifetime, claims["scope"], claims)
+    return IssuedToken(access_token, token_type, lifetime, claims["scope"], claims)

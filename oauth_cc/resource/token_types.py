@@ -1,0 +1,152 @@
+"""Access-token types (RFC 6749 §7.1): how a token is presented, checked and challenged.
+
+A type is a ``TokenType`` in ``oauth_cc.registry.token_types``, named by its ``token_type``
+value, which is also its HTTP authentication scheme (``Bearer``; a proof-of-possession type
+such as ``DPoP`` later). Both halves go through it:
+
+- the authorization server asks each type to ``bind()`` a token request (a type that
+  recognises its proof returns the ``cnf`` claim to put in the token) and answers with that
+  type's name as ``token_type``; a Bearer token binds to nothing;
+- a resource server picks the type by the request's Authorization scheme, lets it
+  ``extract()`` the token, verifies it (``verification.verify``, cached), then lets the type
+  ``confirm()`` the token against the request: that last check runs on every request, so no
+  cache can skip a proof of possession. Its errors are challenges in the type's scheme.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar
+
+from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
+
+from ..errors import InvalidToken, NoCredentials, ResourceError, ResourceInvalidRequest
+from ..registry import DEFAULT_TOKEN_TYPE, token_types
+from ..settings import oauth_cc_settings
+from . import bearer
+from .verification import AccessToken, verify
+
+_SCHEME = re.compile(r"(\S*)(\s*)(.*)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What a token type may check a token against: the request's method, absolute URI
+    and headers (read lazily: a Bearer token needs none of them)."""
+
+    request: HttpRequest
+
+    @property
+    def method(self) -> str:
+        return self.request.method or "GET"
+
+    @cached_property
+    def uri(self) -> str:
+        return self.request.build_absolute_uri()
+
+    @property
+    def headers(self) -> Any:
+        return self.request.headers
+
+
+class TokenType:
+    """One kind of access token. Subclass, then register an instance::
+
+        registry.token_types.register(MyTokenType())
+
+    ``name`` is the ``token_type`` value and the Authorization scheme (case-insensitive).
+    """
+
+    name: ClassVar[str]
+
+    def matches(self, request: HttpRequest) -> bool:
+        """Whether the request's Authorization header uses this type's scheme."""
+        header = request.META.get("HTTP_AUTHORIZATION")
+        return header is not None and header.partition(" ")[0].lower() == self.name.lower()
+
+    @sensitive_variables()
+    def extract(self, request: HttpRequest) -> str | None:
+        """The token in ``Authorization: <name> <token>``; None when there is none."""
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        match = _SCHEME.match(header)
+        assert match is not None  # the pattern matches any string
+        scheme, separator, token = match.groups()
+        if scheme.lower() != self.name.lower():
+            return None
+        if separator.strip(" ") or not bearer.B64TOKEN.fullmatch(token):
+            raise ResourceInvalidRequest("The Authorization header is malformed.")
+        if len(token) > int(oauth_cc_settings.MAX_ACCESS_TOKEN_LENGTH):
+            raise InvalidToken("The access token is too long.")
+        return token
+
+    @sensitive_variables()
+    def authenticate(self, request: HttpRequest) -> AccessToken:
+        """Extract, verify and confirm the request's token (RFC 6750 §2, RFC 9068 §4).
+        Raises a ``ResourceError`` challenging in this type's scheme."""
+        try:
+            raw = self.extract(request)
+            if raw is None:
+                raise NoCredentials()
+            token = verify(raw)
+            self.confirm(token, RequestContext(request))
+        except ResourceError as error:
+            error.scheme = self.name
+            raise
+        return token
+
+    def confirm(self, token: AccessToken, context: RequestContext) -> None:
+        """The type's own check of a verified token against this request, run on every
+        request (a proof of possession). Raise ``InvalidToken`` to refuse."""
+
+    def bind(self, request: HttpRequest) -> dict[str, Any] | None:
+        """At the token endpoint: the ``cnf`` claim binding the new token to the proof this
+        request carries, or None when the request asks for no token of this type."""
+        return None
+
+    def describes(self, claims: Any) -> bool:
+        """Whether a token with these claims is of this type (introspection's
+        ``token_type``)."""
+        return False
+
+
+class Bearer(TokenType):
+    """RFC 6750 bearer tokens: whoever holds one may use it. Found in the Authorization
+    header, or (``ACCEPT_FORM_BODY_TOKEN``) the form body; never in the query string."""
+
+    name = DEFAULT_TOKEN_TYPE
+
+    @sensitive_variables()
+    def extract(self, request: HttpRequest) -> str | None:
+        return bearer.extract(request)
+
+    def confirm(self, token: AccessToken, context: RequestContext) -> None:
+        if "cnf" in token.claims:
+            # RSV-08: a sender-constrained token needs the proof of its own type; presented
+            # as a plain Bearer token it is refused.
+            raise InvalidToken("Sender-constrained tokens are not accepted here.")
+
+    def describes(self, claims: Any) -> bool:
+        return "cnf" not in claims
+
+
+def for_request(request: HttpRequest) -> TokenType:
+    """The registered type whose scheme the request uses, else the Bearer type (which finds
+    a token outside the header, or none)."""
+    if "HTTP_AUTHORIZATION" in request.META:
+        for token_type in token_types:
+            if token_type.matches(request):
+                return token_type  # type: ignore[no-any-return]
+    found = token_types.get(DEFAULT_TOKEN_TYPE)
+    return found if found is not None else _BEARER
+
+
+def authenticate(request: HttpRequest) -> AccessToken:
+    """The verified access token of ``request``, by its token type. Raises
+    ``NoCredentials``, ``ResourceInvalidRequest`` or ``InvalidToken``."""
+    return for_request(request).authenticate(request)
+
+
+_BEARER = token_types.register(Bearer(), replace=True)

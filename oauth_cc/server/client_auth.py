@@ -1,0 +1,143 @@
+"""Client authentication at the token, introspection and revocation endpoints (RFC 6749 §2.3).
+
+A method is a ``ClientAuthMethod`` in ``oauth_cc.registry.client_auth_methods``: it detects
+itself in a request, authenticates and returns the ``Client``, says whether it used the
+Authorization header (a failure then answers 401 with a Basic challenge, X-07) and names
+itself for the metadata and the model's choices. ``authenticate()`` finds the one method a
+request uses, refuses a request that uses more than one (CAUTH-05, X-01) and checks that the
+client is registered for that method (CAUTH-07).
+
+The built-ins are ``client_secret_basic`` and ``client_secret_post``
+(``oauth_cc.server.client_secret``). Failures are ``invalid_client``; unknown client,
+inactive client, wrong secret and expired secret look the same from outside.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
+
+from ..errors import InvalidClient, InvalidRequest
+from ..models import Client
+from ..registry import client_auth_methods
+from ..signals import client_authentication_failed
+from .http import FormParameters
+
+logger = logging.getLogger("oauth_cc.client_auth")
+
+MAX_CLIENT_ID_LENGTH = 100
+GENERIC_FAILURE = "Client authentication failed."
+
+
+class ClientAuthMethod(ABC):
+    """One way for a client to authenticate. Subclass, then register an instance::
+
+        registry.client_auth_methods.register(MyMethod())
+
+    ``name`` is the RFC 7591 ``token_endpoint_auth_method`` value; ``parameters`` the form
+    parameters the method reads (they become known parameters of every endpoint that
+    authenticates clients); ``uses_authorization_header`` makes failures 401 with a Basic
+    challenge (X-07); ``assertion`` marks assertion-based methods (X-01); ``advertised``
+    puts it in the metadata; ``registrable`` offers it as a client's registered method.
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str] = ""
+    parameters: ClassVar[frozenset[str]] = frozenset()
+    uses_authorization_header: ClassVar[bool] = False
+    assertion: ClassVar[bool] = False
+    advertised: ClassVar[bool] = True
+    registrable: ClassVar[bool] = True
+
+    @abstractmethod
+    def detect(self, request: HttpRequest, params: FormParameters) -> bool:
+        """Whether the request carries this method's credentials."""
+
+    @abstractmethod
+    def authenticate(self, request: HttpRequest, params: FormParameters) -> Client:
+        """The authenticated client; raise ``self.failure(...)`` (after ``report()``)."""
+
+    def failure(self, description: str = GENERIC_FAILURE) -> InvalidClient:
+        if self.uses_authorization_header:
+            return InvalidClient.with_basic_challenge(description)
+        return InvalidClient(description)
+
+
+def parameters() -> frozenset[str]:
+    """Every form parameter some registered method reads."""
+    found: frozenset[str] = frozenset()
+    for method in client_auth_methods:
+        found |= method.parameters
+    return found
+
+
+def advertised() -> list[str]:
+    """``*_endpoint_auth_methods_supported`` (META-06, META-07)."""
+    return [method.name for method in client_auth_methods if method.advertised]
+
+
+@sensitive_variables()
+def authenticate(request: HttpRequest, params: FormParameters) -> Client:
+    """Authenticate the client of a request and return it (CAUTH-01..05, 07)."""
+    used = [method for method in client_auth_methods if method.detect(request, params)]
+    header = "HTTP_AUTHORIZATION" in request.META
+    if header and not any(m.uses_authorization_header for m in used):
+        report(request, None, "unsupported Authorization scheme")
+        raise InvalidClient.with_basic_challenge("Unsupported authentication scheme.")
+    if not used:
+        report(request, None, "no client authentication")
+        raise InvalidClient.with_basic_challenge("Client authentication is required.")
+    if len(used) > 1:
+        report(request, None, "more than one authentication method")
+        description = "Use exactly one client authentication method."
+        if any(m.assertion for m in used):  # X-01
+            if header:  # X-07: the Authorization header was used
+                raise InvalidClient.with_basic_challenge(description)
+            raise InvalidClient(description)
+        raise InvalidRequest(description)
+    method = used[0]
+    client = method.authenticate(request, params)
+    if client.token_endpoint_auth_method != method.name:
+        # Said only after the credentials were verified, so it reveals nothing to a guesser.
+        report(request, client.client_id, "authentication method not registered")
+        raise method.failure("This authentication method is not registered for the client.")
+    return client
+
+
+def searchable(client_id: str) -> str:
+    """The id to look up, or "" for one no client can have (too long, control characters;
+    PostgreSQL would refuse a NUL)."""
+    if len(client_id) > MAX_CLIENT_ID_LENGTH or not client_id.isprintable():
+        return ""
+    return client_id
+
+
+@sensitive_variables()
+def report(request: HttpRequest, client_id: str | None, reason: str,
+           presented_client_id: str | None = None) -> None:
+    """Log and signal an authentication failure without any credential material."""
+    if presented_client_id is not None:
+        found = searchable(presented_client_id)
+        if found and Client.objects.filter(client_id=found).exists():
+            client_id = presented_client_id
+    if client_id is not None:
+        logger.info("client authentication failed: %s (client_id=%s)", reason, client_id)
+    elif presented_client_id is not None:
+        # An unknown "client_id" may be a pasted secret: log a short fingerprint only.
+        fingerprint = hashlib.sha256(presented_client_id.encode()).hexdigest()[:12]
+        logger.info("client authentication failed: %s (unknown client, sha256:%s)",
+                    reason, fingerprint)
+    else:
+        logger.info("client authentication failed: %s", reason)
+    # send_robust: a failing receiver must not turn an authentication failure into a 500.
+    for receiver, result in client_authentication_failed.send_robust(
+        sender=authenticate, request=request, client_id=client_id, reason=reason
+    ):
+        if isinstance(result, Exception):
+            logger.error("client_authentication_failed receiver %r raised %s",
+                         receiver, type(result).__name__)

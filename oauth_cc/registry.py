@@ -15,7 +15,7 @@ the admin can read them without importing each other.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
 
@@ -25,14 +25,19 @@ class Named(Protocol):
 
 
 T = TypeVar("T", bound=Named)
+D = TypeVar("D")
 
 
 class Registry(Generic[T]):
-    """Objects by name, in registration order."""
+    """Objects by name, in registration order. Values derived from the whole registry
+    (the parameters every method reads, say) are computed once per change with
+    ``derived()``, since the hot paths ask for them on every request."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._ordered: tuple[T, ...] = ()
+        self._derived: dict[str, Any] = {}
 
     def register(self, item: T, *, replace: bool = False) -> T:
         """Add ``item`` under ``item.name``; a second one with the same name is an error
@@ -40,10 +45,24 @@ class Registry(Generic[T]):
         if item.name in self._items and not replace:
             raise ValueError(f"a {self.kind} named {item.name!r} is already registered")
         self._items[item.name] = item
+        self._changed()
         return item
 
     def unregister(self, name: str) -> None:
         self._items.pop(name, None)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._ordered = tuple(self._items.values())
+        self._derived = {}
+
+    def derived(self, name: str, factory: Callable[[], D]) -> D:
+        """``factory()``, computed once until the registry next changes."""
+        try:
+            return self._derived[name]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._derived[name] = factory()
+            return value
 
     def get(self, name: str) -> T | None:
         return self._items.get(name)
@@ -52,7 +71,7 @@ class Registry(Generic[T]):
         return list(self._items)
 
     def __iter__(self) -> Iterator[T]:
-        return iter(list(self._items.values()))
+        return iter(self._ordered)
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -95,6 +95,9 @@ ScopeAndNever = _composed(HasScope.require("a") & Never)
 NotScope = _composed(~HasScope.require("admin"))
 NotScopeAndNever = _composed(~HasScope.require("admin") & Never)
 AuthenticatedAndScope = _composed(IsAuthenticated & HasScope.require("admin"))
+HeldScope = _composed((Never | Always) & HasScope.require("admin"))
+ScopeOrScope = _composed(HasScope.require("admin") | HasScope.require("b"))
+NotOfScopeAndNever = _composed(~(HasScope.require("admin") & Never))
 
 
 @api_view(["GET"])

@@ -228,6 +228,41 @@ def test_composed_without_token_is_401(client, token_for):
     assert challenge(response) == 'Bearer realm="api"'
 
 
+def test_scope_decides_after_another_permission_BEARER_05(client, token_for):
+    # BEARER-05: HasScope evaluated last decides: its challenge, whatever came before it,
+    # including a DRF composition on its left.
+    assert_insufficient(client.get("/t/authenticated-and-scope", **bearer(token_for("a"))),
+                        "admin")
+    assert_insufficient(client.get("/t/held-scope", **bearer(token_for("a"))), "admin")
+    assert client.get("/t/held-scope", **bearer(token_for("admin"))).status_code == 200
+
+
+def test_two_scope_checks_name_the_first_BEARER_05(client, token_for):
+    # BEARER-05: both alternatives fail: the challenge names the first declared.
+    assert_insufficient(client.get("/t/scope-or-scope", **bearer(token_for("a"))), "admin")
+    assert client.get("/t/scope-or-scope", **bearer(token_for("b"))).status_code == 200
+
+
+def test_negated_composition_never_reports_the_scope(client, token_for):
+    # ~(HasScope & Never) allows whatever the scope; nothing to report either way.
+    allowed = client.get("/t/not-of-scope-and-never", **bearer(token_for("a")))
+    assert allowed.status_code == 200
+    assert "WWW-Authenticate" not in allowed
+
+
+def test_or_with_an_open_side_needs_no_token_BEARER_08(client):
+    # BEARER-08: without a token the scope check fails, but the other side allows: 200 and
+    # no challenge. When the other side refuses too, the answer is the bare 401 challenge
+    # with the error body's shape.
+    opened = client.get("/t/scope-or-always")
+    assert opened.status_code == 200
+    assert "WWW-Authenticate" not in opened
+    closed = client.get("/t/scope-or-never")
+    assert closed.status_code == 401
+    assert challenge(closed) == 'Bearer realm="api"'
+    assert closed.json() == {"error_description": "An access token is required."}
+
+
 # --- plain Django views ----------------------------------------------------------------------
 
 def test_plain_views_answer_like_drf_BEARER_05_BEARER_08(client, token_for):

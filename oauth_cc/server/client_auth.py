@@ -70,10 +70,9 @@ class ClientAuthMethod(ABC):
 
 def parameters() -> frozenset[str]:
     """Every form parameter some registered method reads."""
-    found: frozenset[str] = frozenset()
-    for method in client_auth_methods:
-        found |= method.parameters
-    return found
+    return client_auth_methods.derived(
+        "parameters",
+        lambda: frozenset().union(*(method.parameters for method in client_auth_methods)))
 
 
 def advertised() -> list[str]:

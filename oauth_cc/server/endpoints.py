@@ -45,11 +45,10 @@ def _uri_forbidden() -> frozenset[str]:
 def _token_parameters() -> tuple[frozenset[str], frozenset[str]]:
     """The known and the repeatable parameters of a token request, from the registered
     grants and client authentication methods (TOK-05: only ``resource`` repeats, X-02)."""
-    known, repeatable = frozenset({"grant_type"}) | client_auth.parameters(), frozenset()
-    for grant in grant_types:
-        known |= grant.parameters
-        repeatable |= grant.repeatable
-    return known, repeatable
+    known, repeatable = grant_types.derived("parameters", lambda: (
+        frozenset({"grant_type"}).union(*(grant.parameters for grant in grant_types)),
+        frozenset().union(*(grant.repeatable for grant in grant_types))))
+    return known | client_auth.parameters(), repeatable
 
 
 @sensitive_variables("params")

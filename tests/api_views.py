@@ -95,6 +95,14 @@ ScopeAndNever = _composed(HasScope.require("a") & Never)
 NotScope = _composed(~HasScope.require("admin"))
 NotScopeAndNever = _composed(~HasScope.require("admin") & Never)
 AuthenticatedAndScope = _composed(IsAuthenticated & HasScope.require("admin"))
+class NoAuthenticators(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [HasScope.require("a")]
+
+    def get(self, request: Request) -> Response:
+        return _describe(request)
+
+
 HeldScope = _composed((Never | Always) & HasScope.require("admin"))
 ScopeOrScope = _composed(HasScope.require("admin") | HasScope.require("b"))
 NotOfScopeAndNever = _composed(~(HasScope.require("admin") & Never))

@@ -250,6 +250,13 @@ def test_negated_composition_never_reports_the_scope(client, token_for):
     assert "WWW-Authenticate" not in allowed
 
 
+def test_view_that_cannot_authenticate_gets_drfs_plain_403(client, token_for):
+    # No authentication class: no challenge to offer, so no 401 (DRF's own 403).
+    response = client.get("/t/no-authenticators", **bearer(token_for("a")))
+    assert response.status_code == 403
+    assert "WWW-Authenticate" not in response
+
+
 def test_or_with_an_open_side_needs_no_token_BEARER_08(client):
     # BEARER-08: without a token the scope check fails, but the other side allows: 200 and
     # no challenge. When the other side refuses too, the answer is the bare 401 challenge

@@ -24,6 +24,7 @@ urlpatterns = [
     path("t/plain-per-method", v.plain_per_method),
     path("t/authenticated-and-scope", v.AuthenticatedAndScope.as_view()),
     path("t/held-scope", v.HeldScope.as_view()),
+    path("t/no-authenticators", v.NoAuthenticators.as_view()),
     path("t/scope-or-scope", v.ScopeOrScope.as_view()),
     path("t/not-of-scope-and-never", v.NotOfScopeAndNever.as_view()),
     path("t/function", v.function_view),

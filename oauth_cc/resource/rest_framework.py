@@ -233,9 +233,9 @@ class HasScope(_Scoped, BasePermission, metaclass=_ScopePermissionMetaclass):
         """None to allow; ``_REFUSED`` to refuse with DRF's own 403; else the error."""
         token = request.auth
         if not isinstance(token, AccessToken):
-            if request.successful_authenticator is None:
+            if request.authenticators and request.successful_authenticator is None:
                 return NoCredentials(scheme=for_request(request._request).name)
-            return _REFUSED  # authenticated some other way: DRF's plain 403
+            return _REFUSED  # authenticated some other way, or cannot be: DRF's own 403
         spec = self.required_scopes
         if spec is None:
             spec = getattr(view, "required_scopes", None)

@@ -17,6 +17,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
+from django.conf import settings
+
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -118,3 +120,16 @@ class TimedValue(Generic[V]):
 
     def clear(self) -> None:
         self._entry = None
+
+
+#: Django cache backends whose data each process keeps for itself.
+PER_PROCESS_BACKENDS = frozenset({"django.core.cache.backends.locmem.LocMemCache",
+                                  "django.core.cache.backends.dummy.DummyCache"})
+
+
+def per_process(alias: str) -> bool:
+    """Whether the Django cache ``alias`` is private to each process (Django's default)."""
+    configured = getattr(settings, "CACHES", None) or {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    backend = configured.get(alias, {}).get("BACKEND", "")
+    return backend in PER_PROCESS_BACKENDS

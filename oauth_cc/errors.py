@@ -135,6 +135,22 @@ class TemporarilyUnavailable(OAuthError):
     status_code = 503
 
 
+class ServerError(OAuthError):
+    """An unexpected failure, answered as JSON instead of an error page."""
+
+    error = "server_error"
+    status_code = 500
+
+
+class TooManyRequests(OAuthError):
+    """429: too many failed client authentications from this address (CAUTH-06). There is no
+    RFC 6749 code for it; ``temporarily_unavailable`` tells the client to come back later,
+    and ``Retry-After`` says when."""
+
+    error = "temporarily_unavailable"
+    status_code = 429
+
+
 def basic_challenge() -> str:
     return f'Basic realm="{quote(oauth_cc_settings.REALM)}", charset="UTF-8"'
 

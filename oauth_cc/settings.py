@@ -69,6 +69,10 @@ DEFAULTS: dict[str, Any] = {
     "CHECK_REVOCATION": True,
     "REVOCATION_CACHE": "default",
     "REVOCATION_RECHECK_SECONDS": 60,
+    # With a per-process REVOCATION_CACHE (Django's default LocMemCache), processes on one
+    # machine learn of a revocation through this file's identity (one stat() per request).
+    # None: a file in the system's temporary folder named after the database.
+    "REVOCATION_VERSION_FILE": None,
     # --- resource server (protecting APIs) ---
     # This API's identifier, which a token's ``aud`` must contain. None: DEFAULT_AUDIENCE.
     "RESOURCE_AUDIENCE": None,

@@ -687,10 +687,12 @@ def test_failing_signal_receiver_changes_nothing(client, api_client):
 
 
 @pytest.mark.parametrize("authorization", ["Bearer SUPERSECRETTOKEN", "basic-with-secret"])
-def test_error_report_hides_credentials(rf, api_client, monkeypatch, authorization):
-    """A failure inside client authentication: Django's error report of it shows no
-    credential in any oauth_cc frame (fault injected into the failure signal)."""
-    import sys
+def test_error_report_hides_credentials_GEN_05(rf, api_client, monkeypatch, caplog,
+                                               authorization):
+    """A failure inside client authentication (fault injected into the failure signal): the
+    answer is a 500 JSON ``server_error``, never an error page; the logged traceback, and
+    Django's error report built from it, show no credential in any oauth_cc frame (GEN-05)."""
+    import logging
 
     from django.views.debug import ExceptionReporter
 
@@ -707,15 +709,24 @@ def test_error_report_hides_credentials(rf, api_client, monkeypatch, authorizati
     request = rf.post(TOKEN_URL, "grant_type=client_credentials", secure=True,
                       content_type="application/x-www-form-urlencoded",
                       HTTP_AUTHORIZATION=authorization)
-    with pytest.raises(RuntimeError):
-        try:
-            endpoints.token(request)
-        except RuntimeError:
-            frames = ExceptionReporter(request, *sys.exc_info()).get_traceback_frames()
-            raise
+    with caplog.at_level(logging.DEBUG, logger="oauth_cc"):
+        response = endpoints.token(request)
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    assert response["Cache-Control"] == "no-store"
+    assert json.loads(response.content) == {
+        "error": "server_error",
+        "error_description": "The server could not answer this request."}
+    logged = [r for r in caplog.records if r.exc_info]
+    assert len(logged) == 1
+    assert "SUPERSECRETTOKEN" not in caplog.text and secret not in caplog.text
+    assert authorization.split()[1] not in caplog.text
+    frames = ExceptionReporter(request, *logged[0].exc_info).get_traceback_frames()
     ours = [str(f["vars"]) for f in frames if "/oauth_cc/" in f["filename"]]
     assert len(ours) >= 2
     for text in ours:
         assert "SUPERSECRETTOKEN" not in text
         assert secret not in text
         assert authorization.split()[1] not in text
+    report = ExceptionReporter(request, *logged[0].exc_info).get_traceback_text()
+    assert authorization not in report and "SUPERSECRETTOKEN" not in report

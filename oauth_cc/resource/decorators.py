@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import classonlymethod
 from django.views.decorators.csrf import csrf_exempt
 
+from .. import reporting
 from ..errors import MethodNotAllowed, NoCredentials, ResourceError
 from .principal import ClientPrincipal
 from .requirements import AnyOf, check_scopes, requirement, unmapped, validate_spec
@@ -38,6 +39,7 @@ def _method_not_allowed(spec: Mapping[str, Any]) -> HttpResponse:
 def _protect(request: HttpRequest, spec: Any, owner: str,
              handles: Callable[[str], bool] | None) -> HttpResponse | None:
     """None to go on to the view; otherwise the response that refuses the request."""
+    reporting.protect(request)
     method = request.method or "GET"
     token_type = for_request(request)
     try:

@@ -27,14 +27,14 @@ from django.conf import settings
 from .. import caches, clock
 from ..jose import VerificationKey, keys_from
 from ..settings import oauth_cc_settings
-from .stores import local_store
+from .stores import StoreUnavailable, local_store
 
 logger = logging.getLogger("oauth_cc.validation")
 
 MAX_JWKS_BYTES = 1_000_000
 
 
-class KeySourceUnavailable(Exception):
+class KeySourceUnavailable(StoreUnavailable):
     """The keys cannot be loaded (database or JWKS endpoint unreachable or broken)."""
 
 

@@ -21,46 +21,121 @@ is one indexed query instead.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
+import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import caches as django_caches
+from django.db import DatabaseError, connections, router
 
 from .. import caches
 from ..models import OpaqueToken, RevokedToken, SigningKey
 from ..settings import oauth_cc_settings
-from .stores import install_local_store
+from .stores import StoreUnavailable, install_local_store
 
 VERSION_KEY = "oauth_cc:revocation-version"
 REVOCATION_SET_LIMIT = 100_000
 
-
-def _cache() -> Any:
-    return django_caches[oauth_cc_settings.REVOCATION_CACHE]
+logger = logging.getLogger("oauth_cc.revocation")
 
 
-def current_version() -> str:
-    """The revocation version: one cache read (a cold cache gets a fresh version)."""
-    cache = _cache()
-    version = cache.get(VERSION_KEY)
-    if version is None:
-        cache.add(VERSION_KEY, secrets.token_hex(8), None)
-        version = cache.get(VERSION_KEY) or ""
-    return version
+class _CacheChannel:
+    """The revocation version in a Django cache all processes share (Redis, Memcached, the
+    database cache): one cache read per request."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+
+    def read(self) -> Any:
+        cache = django_caches[self.alias]
+        version = cache.get(VERSION_KEY)
+        if version is None:  # a cold or cleared cache: start a version
+            cache.add(VERSION_KEY, secrets.token_hex(8), None)
+            version = cache.get(VERSION_KEY) or ""
+        return version
+
+    def announce(self) -> None:
+        django_caches[self.alias].set(VERSION_KEY, secrets.token_hex(8), None)
+
+
+class _FileChannel:
+    """The revocation version as a file's identity, for a per-process cache: every process
+    on this machine sees a revocation on its next request, for one ``stat()``. A
+    revocation replaces the file (write, then rename), which changes its inode."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def read(self) -> Any:
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            return "absent"
+        return (found.st_ino, found.st_mtime_ns, found.st_size)
+
+    def announce(self) -> None:
+        folder = os.path.dirname(self.path) or "."
+        descriptor, temporary = tempfile.mkstemp(prefix=".oauth_cc-", dir=folder)
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_hex(8))
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+
+
+def version_file() -> str:
+    """Where the file channel lives: ``REVOCATION_VERSION_FILE``, or a file in the system's
+    temporary folder named after the database that holds the revocations."""
+    configured = oauth_cc_settings.REVOCATION_VERSION_FILE
+    if configured:
+        return str(configured)
+    database = connections[router.db_for_read(RevokedToken)].settings_dict
+    identity = "|".join(str(database.get(name) or "")
+                        for name in ("ENGINE", "NAME", "HOST", "PORT"))
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"oauth_cc-revocations-{digest}")
+
+
+def _channel() -> _CacheChannel | _FileChannel:
+    def build() -> _CacheChannel | _FileChannel:
+        alias = oauth_cc_settings.REVOCATION_CACHE
+        if caches.per_process(alias):
+            return _FileChannel(version_file())
+        return _CacheChannel(alias)
+
+    return oauth_cc_settings.derived("revocation_channel", build)
+
+
+def current_version() -> Any:
+    """The revocation version (one cache read, or one ``stat()``)."""
+    return _channel().read()
 
 
 def announce_revocation() -> None:
-    """Tell every resource server sharing ``REVOCATION_CACHE`` that the list has changed."""
+    """Tell every resource server reading the same channel that the list has changed. The
+    revocation itself is already stored: a failure here is logged, and readers that cannot
+    read the channel reload from the database on every request anyway."""
     _snapshot.clear()
-    _cache().set(VERSION_KEY, secrets.token_hex(8), None)
+    try:
+        _channel().announce()
+    except Exception as exc:
+        logger.error("cannot announce a revocation (%s): other processes see it within "
+                     "REVOCATION_RECHECK_SECONDS", type(exc).__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     r"""The revoked, unexpired ``jti``\ s as of ``version`` (None: too many to keep)."""
 
-    version: str
+    version: Any
     loaded_at: float
     jtis: frozenset[str] | None
 
@@ -89,24 +164,46 @@ class DatabaseStore:
             "kid", "public_jwk_json", "created_at")]
 
     def revocations(self, now: float) -> Snapshot:
-        """The current revocation set: one cache read, plus one query when it changed."""
-        version = current_version()
+        """The current revocation set: one cache read (or ``stat()``), plus one query when it
+        changed.
+
+        Failures: when the version cannot be read (the shared cache is down), the set is
+        read from the database on every request: correct, at a query's cost. When the
+        database cannot be read, the last set is kept (nothing can be revoked meanwhile);
+        with none loaded yet, tokens cannot be verified (fail closed).
+        """
+        try:
+            version = current_version()
+        except Exception as exc:
+            logger.warning("cannot read the revocation version (%s): reading the database",
+                           type(exc).__name__)
+            version = None
         known = _snapshot.current
-        if known is not None:
+        if known is not None and version is not None:
             recheck = float(oauth_cc_settings.REVOCATION_RECHECK_SECONDS)
             if known.version == version and now - known.loaded_at < recheck:
                 return known
         # Resource servers accept a token until exp + CLOCK_LEEWAY: keep its revocation as
         # long (``RevokedToken.objects.unexpired()``).
-        jtis = list(RevokedToken.objects.unexpired()
-                    .values_list("jti", flat=True)[:REVOCATION_SET_LIMIT + 1])
+        try:
+            jtis = list(RevokedToken.objects.unexpired()
+                        .values_list("jti", flat=True)[:REVOCATION_SET_LIMIT + 1])
+        except DatabaseError as exc:
+            if known is not None:
+                logger.warning("cannot read revocations (%s): using the last list",
+                               type(exc).__name__)
+                return known
+            raise StoreUnavailable("revocations") from exc
         fresh = Snapshot(version, now,
                          frozenset(jtis) if len(jtis) <= REVOCATION_SET_LIMIT else None)
         _snapshot.current = fresh
         return fresh
 
     def opaque_claims(self, hex_digest: str) -> dict[str, Any] | None:
-        record = OpaqueToken.find(hex_digest)
+        try:
+            record = OpaqueToken.find(hex_digest)
+        except DatabaseError as exc:
+            raise StoreUnavailable("opaque tokens") from exc
         if record is None or record.revoked_at is not None:
             return None
         return record.claims(oauth_cc_settings.ISSUER)

@@ -23,6 +23,7 @@ from rest_framework.permissions import (
 )
 from rest_framework.request import Request
 
+from .. import reporting
 from ..errors import InsufficientScope, NoCredentials, ResourceError
 from .principal import ClientPrincipal
 from .requirements import AnyOf, check_scopes, requirement, unmapped, validate_spec
@@ -62,6 +63,7 @@ class BearerTokenAuthentication(BaseAuthentication):
     """
 
     def authenticate(self, request: Request) -> tuple[ClientPrincipal, AccessToken] | None:
+        reporting.protect(request._request)
         token_type = for_request(request._request)
         try:
             token = token_type.authenticate(request._request)

@@ -12,6 +12,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 
+class StoreUnavailable(Exception):
+    """What a token is checked against cannot be read right now (database, JWKS endpoint,
+    introspection endpoint): the token cannot be verified, and the answer is not cached."""
+
+
 class RevocationSnapshot(Protocol):
     def revoked(self, jti: str) -> bool: ...
 

@@ -32,8 +32,8 @@ from .. import caches, clock
 from ..errors import InvalidToken
 from ..jose import ACCESS_TOKEN_TYPES, accepted_algorithms
 from ..settings import oauth_cc_settings
-from .key_sources import KeySource, KeySourceUnavailable, key_source
-from .stores import LocalStore, local_store
+from .key_sources import KeySource, key_source
+from .stores import LocalStore, StoreUnavailable, local_store
 
 logger = logging.getLogger("oauth_cc.validation")
 
@@ -143,7 +143,7 @@ def verify(raw: str) -> AccessToken:
             rejected_tokens.put(digest, error.description or "", now + REJECTED_SECONDS,
                           REJECTED_SIZE)
         raise
-    except KeySourceUnavailable:
+    except StoreUnavailable:
         raise InvalidToken("The token cannot be verified right now.") from None
     except Exception as exc:  # fail closed, and keep the token out of any error report
         logger.error("unexpected error while validating an access token: %s",

@@ -79,32 +79,39 @@ _USABLE_SECRETS = queries.CompiledQuery(
 
 
 def usable_secrets(client_id: str) -> list[Client]:
-    """The active client with ``client_id``, once per usable secret (``secret_digest``):
-    the token endpoint's one query."""
-    alias, found = _USABLE_SECRETS.rows(client_id=client_id, at=clock.now())
-    clients = []
-    for row in found:
-        values = [bool(v) if i in _BOOLEANS else v for i, v in enumerate(row[:-1])]
-        client = Client.from_db(alias, _FIELDS, values)
-        client.secret_digest = row[-1]  # type: ignore[attr-defined]
-        clients.append(client)
-    return clients
+    """The active client with ``client_id``, once per usable secret (``secret_digest``)."""
+    alias, rows = _USABLE_SECRETS.rows(client_id=client_id, at=clock.now())
+    return [_client(alias, row) for row in rows]
+
+
+def _client(alias: str, row: tuple[object, ...]) -> Client:
+    values = [bool(v) if i in _BOOLEANS else v for i, v in enumerate(row[:-1])]
+    client = Client.from_db(alias, _FIELDS, values)
+    client.secret_digest = row[-1]  # type: ignore[attr-defined]
+    return client
+
+
+#: Stands in for the rows of an unknown client, so that it costs what a known one does.
+_DUMMY_ROWS = [(None,) * len(_FIELDS) + (credentials.DUMMY_DIGEST,)]
 
 
 @sensitive_variables()
 def verify_secret(client_id: str, secret: str) -> Client | None:
-    """The active client whose usable secret matches, or None. One query, constant time."""
+    """The active client whose usable secret matches, or None.
+
+    One query and one constant-time compare per row, the same for an unknown client (a dummy
+    row) as for a known one with a wrong secret; the ``Client`` is built only for a match.
+    """
     client_id = searchable(client_id)
     if len(secret) > MAX_SECRET_LENGTH:
         client_id = ""
-    rows = usable_secrets(client_id) if client_id else []
+    alias, rows = _USABLE_SECRETS.rows(client_id=client_id, at=clock.now())
     presented_digest = credentials.digest(secret)
     match = None
-    for row in rows or [None]:
-        stored = row.secret_digest if row is not None else credentials.DUMMY_DIGEST
-        if hmac.compare_digest(presented_digest, stored) and row is not None:
+    for row in rows or _DUMMY_ROWS:
+        if hmac.compare_digest(presented_digest, str(row[-1])) and row[0] is not None:
             match = row
-    return match
+    return _client(alias, match) if match is not None else None
 
 
 class _SecretMethod(ClientAuthMethod):

@@ -3,21 +3,27 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.db import Error as DatabaseFailure
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from .. import reporting
 from ..errors import (
     NO_STORE_HEADERS,
     InvalidGrant,
     InvalidRequest,
     MethodNotAllowed,
     OAuthError,
+    ServerError,
+    TemporarilyUnavailable,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
@@ -51,38 +57,69 @@ def _token_parameters() -> tuple[frozenset[str], frozenset[str]]:
     return known | client_auth.parameters(), repeatable
 
 
+def endpoint(*methods: str) -> Callable[[Callable[..., HttpResponse]],
+                                       Callable[..., HttpResponse]]:
+    """An authorization-server endpoint: CSRF-exempt, only ``methods`` (else 405 with
+    ``Allow``), error reports that hide credentials, and every failure rendered as JSON:
+    an ``OAuthError`` as itself, a database failure as 503 ``temporarily_unavailable``
+    (the client may retry; nothing half-done was acknowledged), anything else as 500
+    ``server_error``, logged with its traceback but never a Django error page."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        @sensitive_variables()
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            reporting.protect(request)
+            try:
+                if request.method not in methods:
+                    raise MethodNotAllowed(list(methods))
+                return view(request, *args, **kwargs)
+            except OAuthError as error:
+                return error.to_response()
+            except DatabaseFailure as exc:
+                logger.error("%s: database unavailable (%s)", view.__name__,
+                             type(exc).__name__)
+                return TemporarilyUnavailable(
+                    "The service is temporarily unavailable.",
+                    headers={"Retry-After": "5"}).to_response()
+            except Http404:
+                raise
+            except Exception:
+                logger.exception("%s: unexpected error", view.__name__)
+                return ServerError("The server could not answer this request.").to_response()
+
+        return csrf_exempt(wrapped)
+
+    return decorator
+
+
 @sensitive_variables("params")
 def _form(request: HttpRequest, known: frozenset[str],
           repeatable: frozenset[str] = frozenset()) -> FormParameters:
-    """The checks shared by the POST endpoints: method, HTTPS, URI, body (TOK-01..05)."""
-    if request.method != "POST":
-        raise MethodNotAllowed(["POST"])
+    """The checks shared by the POST endpoints: HTTPS, URI, body (TOK-02..05)."""
     require_https(request)
     if any(name in request.GET for name in _uri_forbidden()):
         raise InvalidRequest("Credentials and tokens must not be sent in the request URI.")
     return parse_form(request, known=known, repeatable=repeatable)
 
 
-@csrf_exempt
+@endpoint("POST")
 @sensitive_post_parameters("client_secret", "client_assertion")
-@sensitive_variables("params")
+@sensitive_variables()
 def token(request: HttpRequest) -> HttpResponse:
-    """The token endpoint (RFC 6749 §3.2): a dispatcher to the registered grant."""
-    try:
-        known, repeatable = _token_parameters()
-        params = _form(request, known, repeatable=repeatable)
-        # The grant type is checked before the client is authenticated: it reveals nothing
-        # about any client, and spares a database query for requests we cannot serve.
-        grant_type = params.get("grant_type")
-        if grant_type is None:
-            raise InvalidRequest("The grant_type parameter is required.")
-        grant = grant_types.get(grant_type)
-        if grant is None:
-            raise UnsupportedGrantType("This grant type is not supported.")
-        client = client_auth.authenticate(request, params)
-        issued = grant.issue(request, params, client)
-    except OAuthError as error:
-        return error.to_response()
+    """The token endpoint (RFC 6749 §3.2): a dispatcher to the registered grant (TOK-01)."""
+    known, repeatable = _token_parameters()
+    params = _form(request, known, repeatable=repeatable)
+    # The grant type is checked before the client is authenticated: it reveals nothing
+    # about any client, and spares a database query for requests we cannot serve.
+    grant_type = params.get("grant_type")
+    if grant_type is None:
+        raise InvalidRequest("The grant_type parameter is required.")
+    grant = grant_types.get(grant_type)
+    if grant is None:
+        raise UnsupportedGrantType("This grant type is not supported.")
+    client = client_auth.authenticate(request, params)
+    issued = grant.issue(request, params, client)
     for receiver, result in token_issued.send_robust(
         sender=token, request=request, client=client, claims=issued.claims
     ):
@@ -113,46 +150,38 @@ def _token_query(request: HttpRequest) -> tuple[Client, str]:
     return client, raw
 
 
-@csrf_exempt
+@endpoint("POST")
 @sensitive_post_parameters("token", "client_secret", "client_assertion")
-@sensitive_variables("raw")
+@sensitive_variables()
 def introspect(request: HttpRequest) -> HttpResponse:
     """Token introspection (RFC 7662) for clients allowed to introspect (INTRO-01..07)."""
-    try:
-        client, raw = _token_query(request)
-        if not client.can_introspect:  # INTRO-02: an explicit permission, not any client
-            raise UnauthorizedClient("This client may not introspect tokens.", status=403)
-    except OAuthError as error:
-        return error.to_response()
+    client, raw = _token_query(request)
+    if not client.can_introspect:  # INTRO-02: an explicit permission, not any client
+        raise UnauthorizedClient("This client may not introspect tokens.", status=403)
     body = inspection.introspection_response(inspection.identify(raw))
     return JsonResponse(body, headers=NO_STORE_HEADERS)
 
 
-@csrf_exempt
+@endpoint("POST")
 @sensitive_post_parameters("token", "client_secret", "client_assertion")
-@sensitive_variables("raw")
+@sensitive_variables()
 def revoke(request: HttpRequest) -> HttpResponse:
     """Token revocation (RFC 7009): a client revokes its own tokens (REV-01..06, X-04)."""
-    try:
-        client, raw = _token_query(request)
-        record = inspection.identify(raw)
-        if record is not None:
-            if record.client_id != client.client_id:
-                raise InvalidGrant("The token was not issued to this client.")
-            if record.revocable():
-                record.revoke()
-                logger.info("client_id=%s revoked token jti=%s", client.client_id, record.jti)
-    except OAuthError as error:
-        return error.to_response()
+    client, raw = _token_query(request)
+    record = inspection.identify(raw)
+    if record is not None:
+        if record.client_id != client.client_id:
+            raise InvalidGrant("The token was not issued to this client.")
+        if record.revocable():
+            record.revoke()
+            logger.info("client_id=%s revoked token jti=%s", client.client_id, record.jti)
     # REV-04: 200 also for unknown, invalid, expired and already revoked tokens.
     return HttpResponse(status=200, headers=NO_STORE_HEADERS)
 
 
-@csrf_exempt
+@endpoint("GET", "HEAD")
 def jwks(request: HttpRequest) -> HttpResponse:
     """The JWK Set of every published signing key (JWKS-01..07)."""
-    if request.method not in ("GET", "HEAD"):
-        return MethodNotAllowed(["GET", "HEAD"]).to_response()
     response = JsonResponse(keys.jwks())
     response["Cache-Control"] = f"public, max-age={int(oauth_cc_settings.JWKS_MAX_AGE)}"
     return response
@@ -162,12 +191,10 @@ def _endpoint(origin: str, name: str) -> str:
     return origin + reverse(f"oauth_cc:{name}")
 
 
-@csrf_exempt
+@endpoint("GET", "HEAD")
 def metadata(request: HttpRequest, issuer_path: str | None = None) -> HttpResponse:
     """Authorization server metadata (RFC 8414 §3) at
     ``/.well-known/oauth-authorization-server{issuer path}`` (META-01..10)."""
-    if request.method not in ("GET", "HEAD"):
-        return MethodNotAllowed(["GET", "HEAD"]).to_response()
     issuer = str(oauth_cc_settings.ISSUER)
     parts = urlsplit(issuer)
     if (issuer_path or "") != parts.path.rstrip("/"):

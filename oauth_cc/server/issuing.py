@@ -17,6 +17,7 @@ from typing import Any
 
 import jwt
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 
 from .. import clock, credentials
 from ..errors import InvalidRequest, TemporarilyUnavailable
@@ -101,6 +102,7 @@ def _claims(client: Client, scopes: frozenset[str], audience: str | list[str],
     return claims
 
 
+@sensitive_variables("raw")
 def _issue_opaque(client: Client, scopes: frozenset[str], audience: str | list[str],
                   token_type: str, confirmation: dict[str, Any] | None) -> IssuedToken:
     """A random token (256 bits, GEN-06); only its digest is stored (GEN-07)."""
@@ -121,6 +123,7 @@ def _issue_opaque(client: Client, scopes: frozenset[str], audience: str | list[s
     return IssuedToken(raw, token_type, claims["exp"] - claims["iat"], claims["scope"], claims)
 
 
+@sensitive_variables("access_token")
 def _issue_jwt(client: Client, scopes: frozenset[str], audience: str | list[str],
                token_type: str, confirmation: dict[str, Any] | None) -> IssuedToken:
     """Sign an RFC 9068 access token (JWT-01..04, JWT-06)."""

@@ -116,6 +116,14 @@ def create_key(algorithm: str | None = None) -> SigningKey:
     return key
 
 
+def _lock_for_writing() -> None:
+    """Take the database's write lock first in a rotation's transaction. On SQLite a
+    transaction that reads and then writes fails at once with "database is locked" when
+    another connection is writing meanwhile (an opaque token being issued, say); one that
+    starts with a write waits its turn instead. The statement changes no row."""
+    SigningKey.objects.filter(state="-").update(state="-")
+
+
 def retention() -> timedelta:
     """How long a retired key stays published after it stops signing."""
     seconds = int(oauth_cc_settings.KEY_CACHE_SECONDS) + int(
@@ -129,6 +137,7 @@ def promote(key: SigningKey) -> SigningKey:
     """Make ``key`` the signing key; the previous one is retired but stays published."""
     if key.state not in (SigningKey.State.PENDING, SigningKey.State.RETIRED):
         raise ValueError(f"a {key.state} key cannot be promoted")
+    _lock_for_writing()
     at = clock.now()
     for current in SigningKey.objects.select_for_update().filter(state=SigningKey.State.ACTIVE):
         _retire(current, at)
@@ -155,6 +164,7 @@ def retire(key: SigningKey) -> SigningKey:
     """Stop signing with ``key``; it stays published until its tokens have expired."""
     if key.state not in (SigningKey.State.ACTIVE, SigningKey.State.PENDING):
         raise ValueError(f"a {key.state} key cannot be retired")
+    _lock_for_writing()
     _retire(key, clock.now())
     caches.clear()
     return key
@@ -184,6 +194,7 @@ def rotate(*, immediate: bool = False, algorithm: str | None = None) -> list[str
     ``immediate=True`` creates and promotes a new key in one step (e.g. after a compromise).
     Each call also prunes retired keys that are past ``publish_until``.
     """
+    _lock_for_writing()
     done = [f"removed {kid}" for kid in prune()]
     if immediate:
         # A key prepared before an emergency rotation may be as compromised as the active
@@ -210,6 +221,7 @@ def rotate(*, immediate: bool = False, algorithm: str | None = None) -> list[str
 @transaction.atomic
 def reencrypt() -> int:
     """Re-encrypt every stored private key with the first key-encryption key (all or none)."""
+    _lock_for_writing()
     count = 0
     for key in SigningKey.objects.exclude(state=SigningKey.State.REMOVED):
         try:

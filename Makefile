@@ -10,7 +10,7 @@ export DEMO_PORT
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-min lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "oauth_cc needs Python 3.11 or newer; set PYTHON=python3.x")'
@@ -43,9 +43,13 @@ $(BENCH_STAMP): pyproject.toml
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
+## Run the test suite against the lowest versions pyproject.toml allows (ci/constraints-min.txt).
+test-min:
+	PYTHON=$(PYTHON) bash ci/test-min.sh
+
 lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m ruff check .
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) build dist *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .venv-min build dist *.egg-info

@@ -61,6 +61,17 @@ DEFAULTS: dict[str, Any] = {
     # Metadata (RFC 8414): Cache-Control max-age, and whether scopes_supported is published.
     "METADATA_MAX_AGE": 3600,
     "PUBLISH_SCOPES": True,
+    # Addresses or networks of the TLS-terminating proxies in front of this server. Only a
+    # request from one of them has its X-Forwarded-For and X-Forwarded-Proto believed.
+    "TRUSTED_PROXIES": [],
+    # --- throttling of failed client authentication (CAUTH-06) ---
+    # Failed client authentications allowed per window, per client address and per
+    # (client_id, client address); 0 turns a limit off. Over a limit: 429 with Retry-After.
+    "THROTTLE_FAILURES_PER_ADDRESS": 100,
+    "THROTTLE_FAILURES_PER_CLIENT": 10,
+    "THROTTLE_WINDOW_SECONDS": 60,
+    # The Django cache holding the counters; share it between processes and instances.
+    "THROTTLE_CACHE": "default",
     # --- revocation (RFC 7009) ---
     # Local-mode resource servers refuse revoked tokens. The check costs one read of the
     # Django cache named REVOCATION_CACHE per request; a token is looked up in the database

@@ -72,9 +72,15 @@ def install_key(algorithm: str = "RS256", state: str = SigningKey.State.ACTIVE,
 
 @pytest.fixture(autouse=True)
 def _clear_key_cache() -> Any:
+    """Every test starts with nothing remembered: our in-process caches and Django's cache
+    (throttling counters, the revocation version)."""
+    from django.core.cache import cache
+
     caches.clear()
+    cache.clear()
     yield
     caches.clear()
+    cache.clear()
 
 
 @pytest.fixture

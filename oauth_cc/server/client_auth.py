@@ -22,10 +22,12 @@ from typing import ClassVar
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
+from .. import network
 from ..errors import InvalidClient, InvalidRequest
 from ..models import Client
 from ..registry import client_auth_methods
 from ..signals import client_authentication_failed
+from . import throttling
 from .http import FormParameters
 
 logger = logging.getLogger("oauth_cc.client_auth")
@@ -62,6 +64,10 @@ class ClientAuthMethod(ABC):
     def authenticate(self, request: HttpRequest, params: FormParameters) -> Client:
         """The authenticated client; raise ``self.failure(...)`` (after ``report()``)."""
 
+    def client_id(self, request: HttpRequest, params: FormParameters) -> str | None:
+        """The client_id the request claims, before any check (for throttling)."""
+        return params.get("client_id")
+
     def failure(self, description: str = GENERIC_FAILURE) -> InvalidClient:
         if self.uses_authorization_header:
             return InvalidClient.with_basic_challenge(description)
@@ -82,8 +88,25 @@ def advertised() -> list[str]:
 
 @sensitive_variables()
 def authenticate(request: HttpRequest, params: FormParameters) -> Client:
-    """Authenticate the client of a request and return it (CAUTH-01..05, 07)."""
+    """Authenticate the client of a request and return it (CAUTH-01..07).
+
+    Failed attempts are counted per client address and per (client_id, address); over a
+    limit the request is refused with 429 before its credentials are checked
+    (``throttling``, CAUTH-06)."""
     used = [method for method in client_auth_methods if method.detect(request, params)]
+    address = network.client_address(request)
+    claimed = used[0].client_id(request, params) if len(used) == 1 else None
+    throttling.check(address, claimed)
+    try:
+        return _authenticate(request, params, used)
+    except InvalidClient:
+        throttling.record_failure(address, claimed)
+        raise
+
+
+@sensitive_variables()
+def _authenticate(request: HttpRequest, params: FormParameters,
+                  used: list[ClientAuthMethod]) -> Client:
     header = "HTTP_AUTHORIZATION" in request.META
     if header and not any(m.uses_authorization_header for m in used):
         report(request, None, "unsupported Authorization scheme")

@@ -136,6 +136,14 @@ class ClientSecretBasic(_SecretMethod):
         return header is not None and header.partition(" ")[0].lower() == "basic"
 
     @sensitive_variables()
+    def client_id(self, request: HttpRequest, params: FormParameters) -> str | None:
+        try:
+            return parse_basic_credentials(
+                request.META["HTTP_AUTHORIZATION"].partition(" ")[2])[0]
+        except MalformedBasic:
+            return None
+
+    @sensitive_variables()
     def authenticate(self, request: HttpRequest, params: FormParameters) -> Client:
         _scheme, _, token68 = request.META["HTTP_AUTHORIZATION"].partition(" ")
         try:

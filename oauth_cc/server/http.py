@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
+from .. import network
 from ..errors import InvalidRequest, PayloadTooLarge
 from ..settings import oauth_cc_settings
 
@@ -51,9 +52,9 @@ class FormParameters:
 def require_https(request: HttpRequest) -> None:
     """GEN-01: no token over plain HTTP, except while DEBUG is on (local development).
 
-    Behind a TLS-terminating proxy, configure Django's ``SECURE_PROXY_SSL_HEADER``.
+    Behind a TLS-terminating proxy, list it in ``TRUSTED_PROXIES`` (``network.is_secure``).
     """
-    if not request.is_secure() and not settings.DEBUG:
+    if not network.is_secure(request) and not settings.DEBUG:
         raise InvalidRequest("HTTPS is required.")
 
 

@@ -107,6 +107,16 @@ DEFAULTS: dict[str, Any] = {
     "REMOTE_JWKS_CACHE_SECONDS": 300,
     "REMOTE_JWKS_MIN_REFRESH_SECONDS": 30,
     "REMOTE_JWKS_TIMEOUT": 5,
+    # Remote introspection mode (RFC 7662): the authorization server's introspection
+    # endpoint and this resource server's own client credentials there (a client allowed to
+    # introspect). Each token is then checked there too: opaque tokens are accepted and
+    # revoked ones refused. Answers are remembered for INTROSPECTION_CACHE_SECONDS (at most
+    # 300), never past the token's exp.
+    "INTROSPECTION_ENDPOINT": None,
+    "INTROSPECTION_CLIENT_ID": None,
+    "INTROSPECTION_CLIENT_SECRET": None,
+    "INTROSPECTION_CACHE_SECONDS": 30,
+    "INTROSPECTION_TIMEOUT": 5,
     # Verified tokens remembered (by SHA-256 of the token) so that a token presented again
     # skips the signature check; never past its ``exp``. 0 turns the cache off.
     "VERIFIED_TOKEN_CACHE_SIZE": 4096,

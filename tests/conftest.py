@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 import jwt
 import pytest
+from django.core.signals import request_started
 from django.test import Client as HttpClient
 
 from oauth_cc import caches, jose
@@ -224,3 +225,41 @@ def assert_error(response: Any, error: str, status: int = 400) -> dict[str, Any]
     if status == 401:
         assert response["WWW-Authenticate"] == BASIC_CHALLENGE_VALUE
     return body
+
+
+# --- remote mode against pytest-django's live server ---------------------------------------
+
+@pytest.fixture
+def live_paths() -> Iterator[list[str]]:
+    """PATH_INFO of every request Django starts handling (live server and test client)."""
+    seen: list[str] = []
+
+    def record(sender: Any, environ: dict[str, Any], **kwargs: Any) -> None:
+        seen.append(environ.get("PATH_INFO", ""))
+
+    request_started.connect(record, weak=False, dispatch_uid="test_remote_mode.live_paths")
+    yield seen
+    request_started.disconnect(dispatch_uid="test_remote_mode.live_paths")
+
+
+@pytest.fixture
+def remote(live_server: Any, settings: Any, signing_key: SigningKey
+           ) -> Callable[..., str]:
+    """Switch to remote mode against the live AS; call again with overrides to change it."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    base = dict(settings.OAUTH_CC)
+    jwks_uri = f"{live_server.url}{JWKS_URL}"
+
+    def configure(**overrides: Any) -> str:
+        settings.OAUTH_CC = {
+            **base,
+            "JWKS_URI": jwks_uri,
+            "TRUSTED_ISSUER": ISSUER,
+            "RESOURCE_AUDIENCE": AUDIENCE,
+            "ACCESS_TOKEN_LIFETIME": 3600,
+            **overrides,
+        }
+        return settings.OAUTH_CC["JWKS_URI"]
+
+    configure()
+    return configure

@@ -118,7 +118,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # a 3xx becomes an error: no downgrade, no detour to another host
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+opener = urllib.request.build_opener(_NoRedirects)
 
 
 def jwks_uri_allowed(uri: str) -> bool:
@@ -147,7 +147,7 @@ def load_remote(previous: dict[str, VerificationKey]) -> dict[str, VerificationK
     request = urllib.request.Request(  # noqa: S310 (scheme checked above)
         uri, headers={"Accept": "application/jwk-set+json, application/json"})
     try:
-        with _opener.open(request, timeout=float(oauth_cc_settings.REMOTE_JWKS_TIMEOUT)
+        with opener.open(request, timeout=float(oauth_cc_settings.REMOTE_JWKS_TIMEOUT)
                           ) as response:
             body = response.read(MAX_JWKS_BYTES + 1)
         if len(body) > MAX_JWKS_BYTES:

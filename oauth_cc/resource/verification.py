@@ -32,6 +32,7 @@ from .. import caches, clock
 from ..errors import InvalidToken
 from ..jose import ACCESS_TOKEN_TYPES, accepted_algorithms
 from ..settings import oauth_cc_settings
+from . import introspection
 from .key_sources import KeySource, key_source
 from .stores import LocalStore, StoreUnavailable, local_store
 
@@ -119,6 +120,7 @@ def verify(raw: str) -> AccessToken:
         store = None if oauth_cc_settings.JWKS_URI else local_store()
         revoked = (store.revocations(now)
                    if store is not None and oauth_cc_settings.CHECK_REVOCATION else None)
+        remote = introspection.enabled()
         token = verified_tokens.get(digest, now) if size > 0 else None
         # A cached token is refused once its key is no longer published.
         if token is not None and token.kid and key_source().get(token.kid) is None:
@@ -128,16 +130,21 @@ def verify(raw: str) -> AccessToken:
             if known_bad is not None:
                 raise InvalidToken(known_bad)
             if is_opaque(raw):
-                if oauth_cc_settings.JWKS_URI:
+                if remote:
+                    token = _verify_introspected(raw, digest, now)
+                elif oauth_cc_settings.JWKS_URI:
                     raise InvalidToken("Opaque tokens cannot be verified by this resource "
                                        "server.")
-                token = _verify_opaque(store, digest.hex(), now)
+                else:
+                    token = _verify_opaque(store, digest.hex(), now)
             else:
                 token = _verify_uncached(raw, now)
             if size > 0:
                 verified_tokens.put(digest, token, token.exp, size)
         if revoked is not None and revoked.revoked(token.jti):
             raise InvalidToken("The access token has been revoked.")
+        if remote and not introspection.introspect(raw, digest, now)["active"]:
+            raise InvalidToken("The access token is not active.")
     except InvalidToken as error:
         if getattr(error, "permanent", False):
             rejected_tokens.put(digest, error.description or "", now + REJECTED_SECONDS,
@@ -154,6 +161,30 @@ def verify(raw: str) -> AccessToken:
 
 def is_opaque(raw: str) -> bool:
     return "." not in raw and raw.startswith(oauth_cc_settings.OPAQUE_TOKEN_PREFIX)
+
+
+@sensitive_variables()
+def _verify_introspected(raw: str, digest: bytes, now: float) -> AccessToken:
+    """An opaque token, by the authorization server's introspection answer."""
+    answer = introspection.introspect(raw, digest, now)
+    if not answer["active"]:
+        raise InvalidToken("The access token is not active.")
+    return _from_claims(dict(answer), now)
+
+
+def _from_claims(claims: dict[str, Any], now: float) -> AccessToken:
+    """An opaque token's claims (from its row or an introspection answer), checked as a
+    JWT's would be: issuer, audience, expiry."""
+    if claims.get("iss") != expected_issuer():
+        raise _final("The access token comes from an untrusted issuer.")
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool) or now >= exp:
+        raise _final("The access token has expired.")
+    audience = expected_audience()
+    aud = claims.get("aud")
+    if not audience or audience not in ((aud,) if isinstance(aud, str) else aud or ()):
+        raise _final("The access token is not meant for this resource.")
+    return _access_token(claims, kid="")
 
 
 def _verify_opaque(store: LocalStore | None, hex_digest: str, now: float) -> AccessToken:

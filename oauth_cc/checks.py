@@ -1,10 +1,13 @@
 """System checks for ``settings.OAUTH_CC``. Every check ID is listed in ``MESSAGES``, once.
 
-Each message names the exact setting to change.
+Each message names the exact setting to change. ``check_settings`` runs with every command;
+``check_deployment`` (W002 to W006) only with ``manage.py check --deploy``, since what it
+reports is a production matter (a per-process cache is right for a laptop).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,8 +15,10 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
+from . import caches
 from .jose import SIGNING_ALGORITHMS
 from .models import is_absolute_uri
+from .server.throttling import enabled as throttling_enabled
 from .settings import DEFAULTS, SETTING_NAME, oauth_cc_settings
 
 #: ID -> (level, message, hint). The single list of oauth_cc check IDs.
@@ -51,12 +56,44 @@ MESSAGES: dict[str, tuple[type[CheckMessage], str, str]] = {
                       "Remove that key from OAUTH_CC or fix its spelling; docs/settings.md lists "
                       "every setting."),
     "oauth_cc.E009": (Error, "OAUTH_CC must be a dict.", "Set OAUTH_CC = {...}."),
-    "oauth_cc.W002": (Warning, "OAUTH_CC['REVOCATION_CACHE'] names a per-process cache, so a "
-                      "revocation reaches other processes only within "
+    "oauth_cc.W002": (Warning, "OAUTH_CC['REVOCATION_CACHE'] names a per-process cache: "
+                      "processes on this machine learn of a revocation at once (through a "
+                      "file), but processes on other machines only within "
                       "OAUTH_CC['REVOCATION_RECHECK_SECONDS'].",
-                      "Point OAUTH_CC['REVOCATION_CACHE'] at a cache all processes share "
-                      "(Redis, Memcached, the database cache) for immediate revocation, or "
-                      "lower OAUTH_CC['REVOCATION_RECHECK_SECONDS']."),
+                      "With more than one machine, point OAUTH_CC['REVOCATION_CACHE'] at a "
+                      "cache they all share (Redis: django.core.cache.backends.redis."
+                      "RedisCache)."),
+    "oauth_cc.W003": (Warning, "OAUTH_CC['JWKS_URI'] or OAUTH_CC['INTROSPECTION_ENDPOINT'] is "
+                      "a plain-http URL to a host that is not loopback: it is refused at "
+                      "request time unless DEBUG is on.",
+                      "Set OAUTH_CC['JWKS_URI'] and OAUTH_CC['INTROSPECTION_ENDPOINT'] to "
+                      "https URLs."),
+    "oauth_cc.W004": (Warning, "No signing key is active: the token endpoint answers 503 until "
+                      "one is (keys use OAUTH_CC['SIGNING_ALGORITHM']).",
+                      "Run 'manage.py rotatekeys': it creates and activates a key of "
+                      "OAUTH_CC['SIGNING_ALGORITHM']."),
+    "oauth_cc.W005": (Warning, "Throttling of failed client authentication is off: "
+                      "OAUTH_CC['THROTTLE_FAILURES_PER_CLIENT'] and "
+                      "THROTTLE_FAILURES_PER_ADDRESS are 0 (RFC 6749 §2.3.1).",
+                      "Set OAUTH_CC['THROTTLE_FAILURES_PER_CLIENT'] (default 10) and "
+                      "THROTTLE_FAILURES_PER_ADDRESS (default 100)."),
+    "oauth_cc.W006": (Warning, "OAUTH_CC['THROTTLE_CACHE'] names a per-process cache, so "
+                      "each process counts failures on its own.",
+                      "Point OAUTH_CC['THROTTLE_CACHE'] at a cache all processes share "
+                      "(Redis)."),
+    "oauth_cc.E012": (Error, "OAUTH_CC['INTROSPECTION_ENDPOINT'] is set without "
+                      "INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET.",
+                      "Register a client allowed to introspect and set its credentials in "
+                      "OAUTH_CC['INTROSPECTION_CLIENT_ID'] and "
+                      "OAUTH_CC['INTROSPECTION_CLIENT_SECRET'], or unset "
+                      "OAUTH_CC['INTROSPECTION_ENDPOINT']."),
+    "oauth_cc.E013": (Error, "OAUTH_CC['TRUSTED_PROXIES'] must be a list of IP addresses or "
+                      "networks.",
+                      "Set OAUTH_CC['TRUSTED_PROXIES'] to e.g. ['127.0.0.1', '10.0.0.0/8']: "
+                      "the addresses your TLS-terminating proxy connects from."),
+    "oauth_cc.E014": (Error, "OAUTH_CC['THROTTLE_CACHE'] is not a cache in CACHES.",
+                      "Set OAUTH_CC['THROTTLE_CACHE'] to an alias of settings.CACHES "
+                      "(default 'default')."),
     "oauth_cc.E010": (Error, "OAUTH_CC['ACCESS_TOKEN_FORMAT'] must be 'jwt' or 'opaque'.",
                       "Set OAUTH_CC['ACCESS_TOKEN_FORMAT'] to 'jwt' (the default) or 'opaque'."),
     "oauth_cc.E011": (Error, "OAUTH_CC['REVOCATION_CACHE'] is not a cache in CACHES.",
@@ -109,7 +146,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         found.append(_message("oauth_cc.E006"))
     if oauth_cc_settings.ACCESS_TOKEN_FORMAT not in ("jwt", "opaque"):
         found.append(_message("oauth_cc.E010"))
-    found.extend(_check_revocation_cache())
+    found.extend(_check_caches())
+    found.extend(_check_remote())
     keys = oauth_cc_settings.KEY_ENCRYPTION_KEYS
     try:
         if not isinstance(keys, list | tuple) or not keys:
@@ -121,18 +159,73 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     return found
 
 
-_PER_PROCESS_CACHES = ("django.core.cache.backends.locmem.LocMemCache",
-                       "django.core.cache.backends.dummy.DummyCache")
+def _check_caches() -> list[CheckMessage]:
+    configured = getattr(settings, "CACHES", None) or {"default": {}}
+    found = []
+    if oauth_cc_settings.REVOCATION_CACHE not in configured:
+        found.append(_message("oauth_cc.E011"))
+    if oauth_cc_settings.THROTTLE_CACHE not in configured:
+        found.append(_message("oauth_cc.E014"))
+    return found
 
 
-def _check_revocation_cache() -> list[CheckMessage]:
-    alias = oauth_cc_settings.REVOCATION_CACHE
-    caches = getattr(settings, "CACHES", None) or {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    if alias not in caches:
-        return [_message("oauth_cc.E011")]
-    backend = caches[alias].get("BACKEND", "")
-    if (oauth_cc_settings.CHECK_REVOCATION and backend in _PER_PROCESS_CACHES
-            and not settings.DEBUG):
-        return [_message("oauth_cc.W002")]
-    return []
+def _check_remote() -> list[CheckMessage]:
+    found = []
+    if oauth_cc_settings.INTROSPECTION_ENDPOINT and not (
+            oauth_cc_settings.INTROSPECTION_CLIENT_ID
+            and oauth_cc_settings.INTROSPECTION_CLIENT_SECRET):
+        found.append(_message("oauth_cc.E012"))
+    proxies = oauth_cc_settings.TRUSTED_PROXIES
+    try:
+        if not isinstance(proxies, list | tuple):
+            raise ValueError
+        for entry in proxies:
+            ipaddress.ip_network(str(entry), strict=False)
+    except ValueError:
+        found.append(_message("oauth_cc.E013"))
+    return found
+
+
+def _plain_http_outside_loopback(uri: Any) -> bool:
+    if not uri:
+        return False
+    parts = urlsplit(str(uri))
+    if parts.scheme != "http" or parts.hostname in (None, "localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return True
+
+
+def _has_active_key() -> bool | None:
+    """Whether a signing key is active; None when the database cannot tell (not migrated,
+    not reachable, not allowed here)."""
+    from .models import SigningKey
+
+    try:
+        return SigningKey.objects.filter(state=SigningKey.State.ACTIVE).exists()
+    except Exception:
+        return None
+
+
+@register(Tags.security, deploy=True)
+def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """What a production deployment should not have (``manage.py check --deploy``)."""
+    raw = getattr(settings, SETTING_NAME, {})
+    if not isinstance(raw, dict):
+        return []
+    found = []
+    if (oauth_cc_settings.CHECK_REVOCATION
+            and caches.per_process(oauth_cc_settings.REVOCATION_CACHE)):
+        found.append(_message("oauth_cc.W002"))
+    if any(_plain_http_outside_loopback(uri) for uri in (
+            oauth_cc_settings.JWKS_URI, oauth_cc_settings.INTROSPECTION_ENDPOINT)):
+        found.append(_message("oauth_cc.W003"))
+    if not oauth_cc_settings.JWKS_URI and _has_active_key() is False:
+        found.append(_message("oauth_cc.W004"))
+    if not throttling_enabled():
+        found.append(_message("oauth_cc.W005"))
+    elif caches.per_process(oauth_cc_settings.THROTTLE_CACHE):
+        found.append(_message("oauth_cc.W006"))
+    return found

@@ -206,15 +206,83 @@ def test_valid_configuration_has_no_messages(settings):
     assert checks.check_settings() == []
 
 
-def test_per_process_revocation_cache_warns(settings):
-    """W002: with LocMemCache a revocation reaches other processes only after a delay."""
+def deploy_ids() -> list[str]:
+    return [m.id for m in checks.check_deployment()]
+
+
+def test_per_process_revocation_cache_warns_only_for_deployment(settings):
+    """W002: with LocMemCache a revocation reaches other machines only after a delay. It is
+    a deployment matter: reported by ``check --deploy``, never by every command."""
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    assert "oauth_cc.W002" in ids()
-    settings.DEBUG = True
     assert "oauth_cc.W002" not in ids()
-    settings.DEBUG = False
+    assert "oauth_cc.W002" in deploy_ids()
     settings.OAUTH_CC = {**settings.OAUTH_CC, "CHECK_REVOCATION": False}
-    assert "oauth_cc.W002" not in ids()
+    assert "oauth_cc.W002" not in deploy_ids()
+
+
+def test_deploy_checks_run_only_with_deploy(settings):
+    from django.core import checks as django_checks
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    everyday = {m.id for m in django_checks.run_checks()}
+    deploy = {m.id for m in django_checks.run_checks(include_deployment_checks=True)}
+    assert "oauth_cc.W002" not in everyday
+    assert {"oauth_cc.W002", "oauth_cc.W006"} <= deploy
+
+
+@pytest.mark.parametrize("uri, warns", [
+    ("http://as.example.com/oauth/jwks", True),
+    ("http://10.0.0.5/oauth/jwks", True),
+    ("http://127.0.0.1:8000/oauth/jwks", False),
+    ("http://localhost/oauth/jwks", False),
+    ("https://as.example.com/oauth/jwks", False),
+])
+def test_plain_http_remote_urls_warn_for_deployment_RSV_09(settings, uri, warns):
+    # RSV-09: keys come over https only; W003 says so before the first request does.
+    settings.CACHES = SHARED_CACHE
+    settings.OAUTH_CC = {**settings.OAUTH_CC, "JWKS_URI": uri}
+    assert ("oauth_cc.W003" in deploy_ids()) is warns
+    settings.OAUTH_CC = {**settings.OAUTH_CC, "JWKS_URI": None,
+                         "INTROSPECTION_ENDPOINT": uri, "INTROSPECTION_CLIENT_ID": "rs",
+                         "INTROSPECTION_CLIENT_SECRET": "s"}
+    assert ("oauth_cc.W003" in deploy_ids()) is warns
+
+
+@pytest.mark.django_db
+def test_no_active_signing_key_warns_for_deployment(settings):
+    settings.CACHES = SHARED_CACHE
+    assert "oauth_cc.W004" in deploy_ids()
+    install_key()
+    assert "oauth_cc.W004" not in deploy_ids()
+
+
+def test_throttling_off_or_per_process_warns_for_deployment_CAUTH_06(settings):
+    # CAUTH-06: throttling off, or counted per process, is reported.
+    settings.CACHES = SHARED_CACHE
+    assert not {"oauth_cc.W005", "oauth_cc.W006"} & set(deploy_ids())
+    settings.OAUTH_CC = {**settings.OAUTH_CC, "THROTTLE_FAILURES_PER_CLIENT": 0,
+                         "THROTTLE_FAILURES_PER_ADDRESS": 0}
+    assert "oauth_cc.W005" in deploy_ids()
+    settings.OAUTH_CC = {**settings.OAUTH_CC, "THROTTLE_FAILURES_PER_CLIENT": 10}
+    settings.CACHES = {**SHARED_CACHE, "local": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.OAUTH_CC = {**settings.OAUTH_CC, "THROTTLE_CACHE": "local"}
+    assert "oauth_cc.W006" in deploy_ids()
+
+
+def test_introspection_without_credentials_and_bad_proxies_are_errors(settings):
+    settings.CACHES = SHARED_CACHE
+    settings.OAUTH_CC = {**settings.OAUTH_CC,
+                         "INTROSPECTION_ENDPOINT": "https://as.example.com/oauth/introspect"}
+    assert "oauth_cc.E012" in ids()
+    settings.OAUTH_CC = {**settings.OAUTH_CC, "INTROSPECTION_ENDPOINT": None,
+                         "TRUSTED_PROXIES": ["10.0.0.0/8", "not-an-address"]}
+    assert "oauth_cc.E013" in ids()
+    settings.OAUTH_CC = {**settings.OAUTH_CC, "TRUSTED_PROXIES": "10.0.0.1"}
+    assert "oauth_cc.E013" in ids()
+    settings.OAUTH_CC = {**settings.OAUTH_CC, "TRUSTED_PROXIES": [],
+                         "THROTTLE_CACHE": "nope"}
+    assert "oauth_cc.E014" in ids()
 
 
 def test_unknown_revocation_cache_and_token_format(settings):
@@ -380,6 +448,10 @@ SETTING_OF = {
     "oauth_cc.E008": "OAUTH_CC", "oauth_cc.E009": "OAUTH_CC",
     "oauth_cc.W001": "MAX_ACCESS_TOKEN_LIFETIME", "oauth_cc.W002": "REVOCATION_CACHE",
     "oauth_cc.E010": "ACCESS_TOKEN_FORMAT", "oauth_cc.E011": "REVOCATION_CACHE",
+    "oauth_cc.W003": "JWKS_URI", "oauth_cc.W004": "SIGNING_ALGORITHM",
+    "oauth_cc.W005": "THROTTLE_FAILURES_PER_CLIENT", "oauth_cc.W006": "THROTTLE_CACHE",
+    "oauth_cc.E012": "INTROSPECTION_ENDPOINT", "oauth_cc.E013": "TRUSTED_PROXIES",
+    "oauth_cc.E014": "THROTTLE_CACHE",
 }
 
 

@@ -237,6 +237,76 @@ def targets(first: dict[str, Any], before: dict[str, Any], grown: dict[str, Any]
     return out
 
 
+def mann_whitney_z(a: list[float], b: list[float]) -> float:
+    """The normal approximation of the Mann-Whitney U statistic (with ties ranked by their
+    average): |z| < 3 means the two samples are not told apart."""
+    pooled = sorted([(v, 0) for v in a] + [(v, 1) for v in b])
+    ranks = [0.0] * len(pooled)
+    i = 0
+    while i < len(pooled):
+        j = i
+        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[k] = (i + j) / 2 + 1
+        i = j + 1
+    rank_a = sum(r for r, (_v, group) in zip(ranks, pooled, strict=True) if group == 0)
+    n1, n2 = len(a), len(b)
+    u = rank_a - n1 * (n1 + 1) / 2
+    mean, sd = n1 * n2 / 2, (n1 * n2 * (n1 + n2 + 1) / 12) ** 0.5
+    return (u - mean) / sd
+
+
+def timing_equality(app: Any, fixtures: Any, samples: int) -> dict[str, Any]:
+    """A known client_id with a wrong secret against an unknown client_id: the same work?
+    Interleaved in random order, one request each, per-call nanoseconds; each call from its
+    own address so that throttling treats both alike."""
+    import random
+
+    from scenarios import FORM, Scenario, basic, call
+
+    known_id = fixtures.occ_rs256[0]
+    durations: dict[str, list[float]] = {"known": [], "unknown": []}
+    order = ["known", "unknown"] * samples
+    random.shuffle(order)
+    for n, kind in enumerate(order):
+        client_id = known_id if kind == "known" else f"unknown{n:06d}xxxxxxxxxxxx"
+        s = Scenario("timing", "POST", "/occ/token",
+                     {"Authorization": basic(client_id, "occs_wrong-secret-of-the-same-size")},
+                     FORM)
+        environ = s.environ()
+        environ["REMOTE_ADDR"] = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+        start = time.perf_counter_ns()
+        response = call(app, environ)
+        durations[kind].append((time.perf_counter_ns() - start) / 1000)
+        assert response.status == 401, response.body
+    z = mann_whitney_z(durations["known"], durations["unknown"])
+    return {"samples": samples, "z": z,
+            "known_median_us": statistics.median(durations["known"]),
+            "unknown_median_us": statistics.median(durations["unknown"])}
+
+
+def revocation_cost(calls: int) -> dict[str, float]:
+    """The revocation check alone, per request: the default file channel (one stat()) and a
+    cache channel (one cache read; LocMem here, a network round trip with Redis)."""
+    from oauth_cc import clock
+    from oauth_cc.resource import local
+
+    out = {}
+    for name, channel in (("file", local.FileChannel(local.version_file())),
+                          ("cache", local.CacheChannel("default"))):
+        store = local.DatabaseStore(channel)
+        store.revocations(clock.timestamp())
+        runs = []
+        for _ in range(5):
+            start = time.perf_counter_ns()
+            for _ in range(calls):
+                store.revocations(clock.timestamp())
+            runs.append((time.perf_counter_ns() - start) / calls / 1000)
+        out[name] = statistics.median(runs)
+    return out
+
+
 def versions() -> dict[str, str]:
     import django
     import jwt
@@ -290,6 +360,9 @@ def main() -> None:
     grown = measure(app, grown_scenarios, args.repeats, args.seconds)
 
     bare = first["bare DRF view (ceiling)"]["us"]
+    print("timing: known vs unknown client_id ...", flush=True)
+    timing = timing_equality(app, context["fixtures"], 300 if args.quick else 3000)
+    revocation = revocation_cost(2000 if args.quick else 20000)
     dot_of = {"oauth_cc token, RS256": "DOT token, unhashed secret",
               "oauth_cc token, ES256": "DOT token, unhashed secret",
               "oauth_cc GET, valid JWT": "DOT GET, valid token",
@@ -303,7 +376,13 @@ def main() -> None:
             "In-process, the growing tables empty (just before the rows go in):",
             table(before, before["bare DRF view (ceiling)"]["us"], {}), "",
             f"In-process after {args.rows:,} rows:",
-            table(grown, grown["bare DRF view (ceiling)"]["us"], {})]
+            table(grown, grown["bare DRF view (ceiling)"]["us"], {}), "",
+            "The revocation check alone, per request (µs; ÷ bare DRF view):",
+            *[f"  {name:6} channel {us:7.2f} µs  {us / bare:6.3f}"
+              for name, us in revocation.items()], "",
+            f"Token endpoint, wrong secret: known client_id vs unknown ({timing['samples']:,} "
+            f"requests each, interleaved): medians {timing['known_median_us']:.0f} / "
+            f"{timing['unknown_median_us']:.0f} µs, Mann–Whitney z = {timing['z']:+.2f}"]
     http_results = None
     if not args.no_http:
         import http_load
@@ -311,6 +390,8 @@ def main() -> None:
         http_results = http_load.run_all(scenarios, workdir, quick=args.quick)
         text += ["", http_load.table(http_results)]
     checks = targets(first, before, grown, args.rows)
+    checks.append(("known and unknown client_id cost the same (|z| < 3)",
+                   f"z = {timing['z']:+.2f}", abs(timing["z"]) < 3))
     if http_results:
         checks.extend(http_load.targets(http_results))
     text += ["", "Targets:"] + [f"  [{'ok' if ok else 'MISS'}] {label}: {value}"
@@ -324,6 +405,7 @@ def main() -> None:
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({
         "versions": versions(), "rows": args.rows, "in_process": first,
         "in_process_before_rows": before, "in_process_grown": grown, "http": http_results,
+        "timing_known_vs_unknown": timing, "revocation_check_us": revocation,
         "targets": [{"target": label, "value": value, "met": ok} for label, value, ok in checks],
     }, indent=2))
 

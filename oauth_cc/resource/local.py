@@ -44,7 +44,7 @@ REVOCATION_SET_LIMIT = 100_000
 logger = logging.getLogger("oauth_cc.revocation")
 
 
-class _CacheChannel:
+class CacheChannel:
     """The revocation version in a Django cache all processes share (Redis, Memcached, the
     database cache): one cache read per request."""
 
@@ -63,7 +63,7 @@ class _CacheChannel:
         django_caches[self.alias].set(VERSION_KEY, secrets.token_hex(8), None)
 
 
-class _FileChannel:
+class FileChannel:
     """The revocation version as a file's identity, for a per-process cache: every process
     on this machine sees a revocation on its next request, for one ``stat()``. A
     revocation replaces the file (write, then rename), which changes its inode."""
@@ -104,12 +104,12 @@ def version_file() -> str:
     return os.path.join(tempfile.gettempdir(), f"oauth_cc-revocations-{digest}")
 
 
-def _channel() -> _CacheChannel | _FileChannel:
-    def build() -> _CacheChannel | _FileChannel:
+def _channel() -> CacheChannel | FileChannel:
+    def build() -> CacheChannel | FileChannel:
         alias = oauth_cc_settings.REVOCATION_CACHE
         if caches.per_process(alias):
-            return _FileChannel(version_file())
-        return _CacheChannel(alias)
+            return FileChannel(version_file())
+        return CacheChannel(alias)
 
     return oauth_cc_settings.derived("revocation_channel", build)
 
@@ -157,7 +157,11 @@ _snapshot = caches.register("revocations", _SnapshotHolder())
 
 
 class DatabaseStore:
-    """``LocalStore`` over this project's tables."""
+    """``LocalStore`` over this project's tables. ``channel`` is where the revocation
+    version is read (by default the one the settings choose)."""
+
+    def __init__(self, channel: CacheChannel | FileChannel | None = None) -> None:
+        self.channel = channel
 
     def published_jwks(self) -> list[dict[str, Any]]:
         return [key.public_jwk for key in SigningKey.objects.published().only(
@@ -173,7 +177,7 @@ class DatabaseStore:
         with none loaded yet, tokens cannot be verified (fail closed).
         """
         try:
-            version = current_version()
+            version = (self.channel or _channel()).read()
         except Exception as exc:
             logger.warning("cannot read the revocation version (%s): reading the database",
                            type(exc).__name__)

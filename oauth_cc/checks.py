@@ -90,7 +90,8 @@ MESSAGES: dict[str, tuple[type[CheckMessage], str, str]] = {
     "oauth_cc.E013": (Error, "OAUTH_CC['TRUSTED_PROXIES'] must be a list of IP addresses or "
                       "networks.",
                       "Set OAUTH_CC['TRUSTED_PROXIES'] to e.g. ['127.0.0.1', '10.0.0.0/8']: "
-                      "the addresses your TLS-terminating proxy connects from."),
+                      "the addresses your TLS-terminating proxy connects from ('unix' for a "
+                      "proxy on a unix socket)."),
     "oauth_cc.E014": (Error, "OAUTH_CC['THROTTLE_CACHE'] is not a cache in CACHES.",
                       "Set OAUTH_CC['THROTTLE_CACHE'] to an alias of settings.CACHES "
                       "(default 'default')."),
@@ -180,7 +181,8 @@ def _check_remote() -> list[CheckMessage]:
         if not isinstance(proxies, list | tuple):
             raise ValueError
         for entry in proxies:
-            ipaddress.ip_network(str(entry), strict=False)
+            if entry != "unix":
+                ipaddress.ip_network(str(entry), strict=False)
     except ValueError:
         found.append(_message("oauth_cc.E013"))
     return found

@@ -3,7 +3,8 @@
 Behind a TLS-terminating proxy every request comes from the proxy's address, and the real
 client address and scheme arrive in ``X-Forwarded-For`` and ``X-Forwarded-Proto``. Anyone can
 send those headers, so they are believed only when the request comes from an address in
-``TRUSTED_PROXIES`` (addresses or networks). With ``TRUSTED_PROXIES`` empty (the default) the
+``TRUSTED_PROXIES`` (addresses or networks; ``"unix"`` for a proxy that connects over a unix
+socket, where ``REMOTE_ADDR`` is empty). With ``TRUSTED_PROXIES`` empty (the default) the
 forwarded headers are ignored here, and HTTPS is what Django's ``request.is_secure()`` says.
 """
 
@@ -19,14 +20,26 @@ from .settings import oauth_cc_settings
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+UNIX_SOCKET = "unix"
+
+
 def trusted_proxies() -> tuple[Network, ...]:
-    """``TRUSTED_PROXIES`` parsed once per settings load."""
+    """The networks of ``TRUSTED_PROXIES``, parsed once per settings load."""
 
     def parse() -> tuple[Network, ...]:
         return tuple(ipaddress.ip_network(str(entry), strict=False)
-                     for entry in oauth_cc_settings.TRUSTED_PROXIES or ())
+                     for entry in oauth_cc_settings.TRUSTED_PROXIES or ()
+                     if entry != UNIX_SOCKET)
 
     return oauth_cc_settings.derived("trusted_proxies", parse)
+
+
+def _unix_socket_trusted() -> bool:
+    return UNIX_SOCKET in (oauth_cc_settings.TRUSTED_PROXIES or ())
+
+
+def _any_proxy() -> bool:
+    return bool(trusted_proxies()) or _unix_socket_trusted()
 
 
 def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
@@ -38,8 +51,11 @@ def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
 
 
 def _from_proxy(request: HttpRequest) -> bool:
+    remote = request.META.get("REMOTE_ADDR") or ""
+    if not remote:
+        return _unix_socket_trusted()
     networks = trusted_proxies()
-    return bool(networks) and _trusted(request.META.get("REMOTE_ADDR", ""), networks)
+    return bool(networks) and _trusted(remote, networks)
 
 
 def client_address(request: HttpRequest) -> str:
@@ -58,7 +74,7 @@ def client_address(request: HttpRequest) -> str:
 
 def is_secure(request: HttpRequest) -> bool:
     """Whether the client's connection used HTTPS (GEN-01)."""
-    if not trusted_proxies():
+    if not _any_proxy():
         return request.is_secure()
     if request.META.get("wsgi.url_scheme") == "https":
         return True

@@ -164,3 +164,25 @@ def test_limits_of_zero_turn_throttling_off_CAUTH_06(client, api_client, setting
     for _ in range(20):
         attempt(client, c.client_id, "wrong", ATTACKER)
     assert attempt(client, c.client_id, secret, ATTACKER).status_code == 200
+
+
+def test_a_proxy_on_a_unix_socket_is_trusted_as_unix_CAUTH_06_GEN_01(
+        client, api_client, limits, settings):
+    # CAUTH-06, GEN-01: nginx in front of gunicorn on a unix socket: REMOTE_ADDR is empty.
+    # With "unix" trusted, the forwarded address and scheme are believed, so attackers and
+    # the real client land in different buckets; without it, never.
+    settings.OAUTH_CC = {**settings.OAUTH_CC, "TRUSTED_PROXIES": ["unix"]}
+    c, secret = api_client
+
+    def via_socket(client_secret: str, address: str) -> Any:
+        return post_token(client, GRANT, auth=(c.client_id, client_secret), secure=False,
+                          REMOTE_ADDR="", HTTP_X_FORWARDED_FOR=address,
+                          HTTP_X_FORWARDED_PROTO="https")
+
+    for _ in range(3):
+        assert_error(via_socket("wrong", ATTACKER), "invalid_client", 401)
+    assert_throttled(via_socket(secret, ATTACKER))
+    assert via_socket(secret, REAL).status_code == 200
+    direct = post_token(client, GRANT, auth=(c.client_id, secret), secure=False,
+                        REMOTE_ADDR=REAL, HTTP_X_FORWARDED_PROTO="https")
+    assert_error(direct, "invalid_request")

@@ -10,7 +10,7 @@ export DEMO_PORT
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test test-min lint bench clean
+.PHONY: demo test test-min test-postgres fuzz cluster cluster-down fleet-test lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "oauth_cc needs Python 3.11 or newer; set PYTHON=python3.x")'
@@ -42,6 +42,26 @@ $(BENCH_STAMP): pyproject.toml
 ## Benchmark oauth_cc against django-oauth-toolkit and a bare DRF view (benchmarks/README.md).
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
+
+## The whole suite on PostgreSQL with Redis as the cache (throwaway servers on 127.0.0.1).
+test-postgres: $(STAMP)
+	bash ci/postgres.sh bash ci/redis.sh $(BIN)/python -m pytest
+
+## The hostile-input fuzzer and the JWT mutation suite, run much longer than in make test.
+fuzz: $(STAMP)
+	OAUTH_CC_FUZZ_EXAMPLES=$${OAUTH_CC_FUZZ_EXAMPLES:-5000} $(BIN)/python -m pytest -s \
+		tests/test_hostile_input.py tests/test_jwt_mutations.py
+
+## Start the fleet on 127.0.0.1: PostgreSQL, Redis, instances A and B, a resource project, nginx.
+cluster: $(STAMP)
+	$(BIN)/python -m fleet up
+
+cluster-down: $(STAMP)
+	$(BIN)/python -m fleet down
+
+## Start the fleet, run tests/fleet against it, stop it.
+fleet-test: $(STAMP)
+	$(BIN)/python -m fleet run -- $(BIN)/python -m pytest tests/fleet -rxX -s
 
 ## Run the test suite against the lowest versions pyproject.toml allows (ci/constraints-min.txt).
 test-min:

@@ -1,5 +1,7 @@
 """Settings for the test suite (not the demo project)."""
 
+import os
+
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
@@ -36,7 +38,30 @@ TEMPLATES = [
         },
     }
 ]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+# SQLite in memory by default; OAUTH_CC_TEST_DB=postgres uses PostgreSQL with the libpq
+# variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE) that ci/postgres.sh sets.
+TEST_DB = os.environ.get("OAUTH_CC_TEST_DB", "sqlite")
+if TEST_DB == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("PGDATABASE", "oauth_cc"),
+            "USER": os.environ.get("PGUSER", ""),
+            "PASSWORD": os.environ.get("PGPASSWORD", ""),
+            "HOST": os.environ.get("PGHOST", ""),
+            "PORT": os.environ.get("PGPORT", ""),
+        }
+    }
+elif TEST_DB == "sqlite":
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+else:
+    raise ValueError(f"OAUTH_CC_TEST_DB must be 'sqlite' or 'postgres', not {TEST_DB!r}")
+# Django's per-process cache by default; OAUTH_CC_TEST_CACHE=redis puts the default cache
+# (so the revocation version and the throttling counters) in the Redis at REDIS_URL, as the
+# documented production settings do (ci/redis.sh starts one).
+if os.environ.get("OAUTH_CC_TEST_CACHE") == "redis":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": os.environ["REDIS_URL"]}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "/static/"

@@ -117,8 +117,20 @@ def token_for(base: str, client_id: str, secret: str) -> str:
 
 
 def whoami_statuses(base: str, token: str, count: int) -> list[int]:
-    return [call("GET", f"{base}/api/whoami", headers={"Authorization": f"Bearer {token}"})[0]
-            for _ in range(count)]
+    """``count`` calls from 8 threads at once, so that every worker takes some."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_: int) -> int:
+        return call("GET", f"{base}/api/whoami", headers={"Authorization": f"Bearer {token}"})[0]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def workers_serving(log: Path, since: int) -> set[str]:
+    """The worker PIDs in the access log's whoami lines after line ``since``."""
+    lines = log.read_text().splitlines()[since:]
+    return {line.split()[0] for line in lines if "/api/whoami" in line}
 
 
 @pytest.mark.parametrize("kind", ["jwt", "opaque"])
@@ -128,14 +140,14 @@ def test_revocation_reaches_every_worker_at_once_by_default_REV_06_X_11(gunicorn
     base = gunicorn["base"]
     client_id, secret = gunicorn["clients"][kind]
     token = token_for(base, client_id, secret)
-    assert whoami_statuses(base, token, 30) == [200] * 30  # every worker has seen it
-    serving = {line.split()[0] for line in gunicorn["log"].read_text().splitlines()
-               if "/api/whoami" in line}
-    assert len(serving) >= 2, "the load reached one worker only"
+    assert whoami_statuses(base, token, 60) == [200] * 60  # the workers have seen it
+    assert len(workers_serving(gunicorn["log"], 0)) >= 2, "the load reached one worker only"
     status, _ = call("POST", f"{base}/oauth/revoke", {"token": token},
                      {"Authorization": basic(client_id, secret)})
     assert status == 200
-    assert whoami_statuses(base, token, 30) == [401] * 30
+    lines = len(gunicorn["log"].read_text().splitlines())
+    assert whoami_statuses(base, token, 60) == [401] * 60
+    assert len(workers_serving(gunicorn["log"], lines)) >= 2
 
 
 def test_access_log_carries_no_credentials_GEN_05(gunicorn):

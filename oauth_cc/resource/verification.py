@@ -323,13 +323,29 @@ def _frozen(value: Any) -> Any:
     return value
 
 
+def check_claims(claims: dict[str, Any]) -> None:
+    """The claims' shapes (RFC 9068 §2.2, RFC 7519 §2): ``exp`` (required), ``nbf`` and
+    ``iat`` are NumericDates; ``client_id``, ``jti`` and ``sub`` non-empty strings; ``scope``
+    a string; ``aud`` a string or a list of strings. Raises ``InvalidToken``. Introspection
+    applies the same test, so it never calls active a token the APIs refuse."""
+    if _numeric_date(claims, "exp") is None:
+        raise _final("The access token lacks a required claim.")
+    _numeric_date(claims, "nbf")
+    _numeric_date(claims, "iat")
+    if not all(isinstance(claims.get(name), str) and claims[name]
+               for name in ("client_id", "jti", "sub")):
+        raise _final("The access token has a malformed claim.")
+    aud = claims.get("aud")
+    if not isinstance(claims.get("scope", ""), str) or not (
+            isinstance(aud, str) or (isinstance(aud, list)
+                                     and all(isinstance(a, str) for a in aud))):
+        raise _final("The access token has a malformed claim.")
+
+
 def _access_token(claims: dict[str, Any], kid: str) -> AccessToken:
-    client_id, scope, aud = claims.get("client_id"), claims.get("scope", ""), claims["aud"]
-    jti, sub = claims.get("jti"), claims.get("sub")
-    if not all(isinstance(v, str) and v for v in (client_id, jti, sub)):
-        raise _final("The access token has a malformed claim.")
-    if not isinstance(scope, str):
-        raise _final("The access token has a malformed claim.")
+    check_claims(claims)
+    client_id, scope, aud = claims["client_id"], claims.get("scope", ""), claims["aud"]
+    jti, sub = claims["jti"], claims["sub"]
     return AccessToken(
         client_id=client_id,
         scopes=frozenset(scope.split()),

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.core.exceptions import SuspiciousOperation
 from django.db import Error as DatabaseFailure
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
@@ -76,6 +77,8 @@ def endpoint(*methods: str) -> Callable[[Callable[..., HttpResponse]],
                 return view(request, *args, **kwargs)
             except OAuthError as error:
                 return error.to_response()
+            except SuspiciousOperation:  # e.g. too many query parameters for Django
+                return InvalidRequest("The request is malformed.").to_response()
             except DatabaseFailure as exc:
                 logger.error("%s: database unavailable (%s)", view.__name__,
                              type(exc).__name__)

@@ -19,7 +19,7 @@ from ..errors import InvalidToken
 from ..models import OpaqueToken, RevokedToken
 from ..registry import token_type_of
 from ..resource.key_sources import local_keys
-from ..resource.verification import decode, is_opaque
+from ..resource.verification import check_claims, decode, is_opaque
 from ..settings import oauth_cc_settings
 from . import revocation
 
@@ -74,9 +74,8 @@ def identify(raw: str) -> TokenRecord | None:
     try:
         claims, _kid = decode(raw, source=local_keys, issuer=oauth_cc_settings.ISSUER,
                               audience=None)
+        check_claims(claims)
     except InvalidToken:
-        return None
-    if not isinstance(claims.get("client_id"), str) or not isinstance(claims.get("jti"), str):
         return None
     revoked = RevokedToken.objects.filter(jti=claims["jti"]).exists()
     return TokenRecord(claims, opaque=False, revoked=revoked)

@@ -19,7 +19,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -442,6 +442,10 @@ class SigningKeyAdmin(ReadOnlyAdminMixin, ExtraPageMixin, admin.ModelAdmin):
             done = keys.rotate(immediate=immediate)
         except (keys.KeyConfigurationError, ValueError) as exc:
             self.message_user(request, str(exc), messages.ERROR)
+            return
+        except IntegrityError:
+            self.message_user(request, _("Another key rotation ran at the same time; this one "
+                                         "changed nothing."), messages.ERROR)
             return
         for line in done:
             self.message_user(request, line, messages.SUCCESS)

@@ -15,12 +15,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from django.conf import settings
 
 K = TypeVar("K")
 V = TypeVar("V")
+T = TypeVar("T")
 
 
 class Clearable(Protocol):
@@ -133,3 +134,21 @@ def per_process(alias: str) -> bool:
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     backend = configured.get(alias, {}).get("BACKEND", "")
     return backend in PER_PROCESS_BACKENDS
+
+
+def use(alias: str, call: Callable[[Any], T]) -> T:
+    """``call(the Django cache alias)``. For a database cache inside a transaction, in a
+    savepoint: a failing cache query must not abort the request's transaction (PostgreSQL
+    refuses every later statement of an aborted one), since the callers fail open or fall
+    back to the database."""
+    from django.core.cache import caches as django_caches
+    from django.core.cache.backends.db import BaseDatabaseCache
+    from django.db import connections, router, transaction
+
+    cache = django_caches[alias]
+    if isinstance(cache, BaseDatabaseCache):
+        using = router.db_for_read(cache.cache_model_class)
+        if connections[using].in_atomic_block:
+            with transaction.atomic(using=using):
+                return call(cache)
+    return call(cache)

@@ -30,7 +30,6 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import caches as django_caches
 from django.db import DatabaseError, connections, router
 
 from .. import caches
@@ -52,15 +51,10 @@ class CacheChannel:
         self.alias = alias
 
     def read(self) -> Any:
-        cache = django_caches[self.alias]
-        version = cache.get(VERSION_KEY)
-        if version is None:  # a cold or cleared cache: start a version
-            cache.add(VERSION_KEY, secrets.token_hex(8), None)
-            version = cache.get(VERSION_KEY) or ""
-        return version
+        return caches.use(self.alias, _read_version)
 
     def announce(self) -> None:
-        django_caches[self.alias].set(VERSION_KEY, secrets.token_hex(8), None)
+        caches.use(self.alias, lambda cache: cache.set(VERSION_KEY, secrets.token_hex(8), None))
 
 
 class FileChannel:
@@ -89,6 +83,14 @@ class FileChannel:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
+
+
+def _read_version(cache: Any) -> Any:
+    version = cache.get(VERSION_KEY)
+    if version is None:  # a cold or cleared cache: start a version
+        cache.add(VERSION_KEY, secrets.token_hex(8), None)
+        version = cache.get(VERSION_KEY) or ""
+    return version
 
 
 def version_file() -> str:

@@ -183,6 +183,22 @@ def prune() -> list[str]:
     return kids
 
 
+#: ``pg_advisory_xact_lock`` key that serialises rotation steps (any fixed 64-bit number).
+ROTATION_LOCK = 0x6F61757468636331  # "oauthcc1"
+
+
+def _serialise_rotation() -> None:
+    """Hold the rotation lock until the transaction ends, so that concurrent steps (two
+    operators, two cron jobs, the admin and the command) run one after the other, each seeing
+    what the previous one committed. PostgreSQL only; SQLite already serialises writers
+    (``_lock_for_writing``), and elsewhere ``oauth_cc_one_active_key`` still refuses a second
+    active key (the caller then gets an IntegrityError)."""
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROTATION_LOCK])
+
+
 @transaction.atomic
 def rotate(*, immediate: bool = False, algorithm: str | None = None) -> list[str]:
     """One step of a zero-downtime rotation. Returns what was done, for the operator.
@@ -195,6 +211,7 @@ def rotate(*, immediate: bool = False, algorithm: str | None = None) -> list[str
     Each call also prunes retired keys that are past ``publish_until``.
     """
     _lock_for_writing()
+    _serialise_rotation()
     done = [f"removed {kid}" for kid in prune()]
     if immediate:
         # A key prepared before an emergency rotation may be as compromised as the active

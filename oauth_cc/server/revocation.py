@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import transaction
+
 from .. import clock
 from ..models import OpaqueToken, RevokedToken
 from ..resource.local import announce_revocation
@@ -20,7 +22,11 @@ def _record(jti: str, client_id: str, expires_at: datetime) -> None:
         jti=jti, defaults={"client_id": client_id, "expires_at": expires_at,
                            "revoked_at": clock.now()},
     )
+    # Now, and again once the row is committed: a request that reloaded the list in between
+    # (the revocation ran in a transaction, e.g. ATOMIC_REQUESTS) holds it under the first
+    # version, without this row. Outside a transaction on_commit runs at once.
     announce_revocation()
+    transaction.on_commit(announce_revocation)
 
 
 def revoke_jwt(jti: str, client_id: str, expires_at: datetime) -> None:
@@ -33,8 +39,9 @@ def revoke_opaque(jti: str) -> None:
     row = OpaqueToken.objects.select_related("client").filter(jti=jti).first()
     if row is None:
         return
-    if row.revoked_at is None:
-        OpaqueToken.objects.filter(pk=row.pk).update(revoked_at=clock.now())
+    if row.revoked_at is None:  # concurrent revocations keep the first one's time
+        OpaqueToken.objects.filter(pk=row.pk, revoked_at__isnull=True).update(
+            revoked_at=clock.now())
     _record(jti, row.client.client_id, row.expires_at)
 
 

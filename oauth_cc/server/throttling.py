@@ -19,9 +19,7 @@ import logging
 import math
 from typing import Any
 
-from django.core.cache import caches as django_caches
-
-from .. import clock
+from .. import caches, clock
 from ..errors import TooManyRequests
 from ..settings import oauth_cc_settings
 
@@ -62,8 +60,9 @@ def check(address: str, client_id: str | None) -> None:
     per_address, per_client, window = _limits()
     index, by_address, by_client = _keys(address, client_id, window)
     try:
-        counts: dict[str, Any] = django_caches[oauth_cc_settings.THROTTLE_CACHE].get_many(
-            [k for k in (by_address, by_client) if k])
+        wanted = [k for k in (by_address, by_client) if k]
+        counts: dict[str, Any] = caches.use(oauth_cc_settings.THROTTLE_CACHE,
+                                            lambda cache: cache.get_many(wanted))
     except Exception as exc:
         logger.warning("throttling skipped: cache unavailable (%s)", type(exc).__name__)
         return
@@ -83,12 +82,15 @@ def record_failure(address: str, client_id: str | None) -> None:
     _per_address, _per_client, window = _limits()
     _index, by_address, by_client = _keys(address, client_id, window)
     timeout = math.ceil(window) + 1
-    try:
-        cache = django_caches[oauth_cc_settings.THROTTLE_CACHE]
+
+    def count(cache: Any) -> None:
         for key in (by_address, by_client):
             if key is not None:
                 cache.add(key, 0, timeout)
                 cache.incr(key)
+
+    try:
+        caches.use(oauth_cc_settings.THROTTLE_CACHE, count)
     except ValueError:
         pass  # the entry expired between add and incr: the window is over anyway
     except Exception as exc:

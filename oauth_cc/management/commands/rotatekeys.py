@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import IntegrityError
 
 from oauth_cc.models import SigningKey
 from oauth_cc.server import keys
@@ -42,6 +43,9 @@ class Command(BaseCommand):
                 self.stdout.write(line)
         except keys.KeyConfigurationError as exc:
             raise CommandError(str(exc)) from None
+        except IntegrityError:
+            raise CommandError("another key rotation ran at the same time and this one changed "
+                               "nothing; check with --list, then run it again") from None
 
     def _list(self) -> None:
         for key in SigningKey.objects.order_by("created_at"):

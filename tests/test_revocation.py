@@ -422,3 +422,44 @@ def test_revocation_just_after_exp_still_reaches_rs_REV_06_X_11(client, owner, f
     assert api(client, token).status_code == 200  # still inside the RS leeway
     assert_revoke_ok(revoke(client, token, owner))
     assert_api_refuses(api(client, token))
+
+
+# --- where the revocation version lives ----------------------------------------------------
+
+def test_shared_cache_down_revocations_come_from_the_database_REV_06_X_11(
+        client, owner, settings, caplog):
+    # REV-06, X-11 DEC: with the shared revocation cache unreachable, resource servers read
+    # the revoked set from the database on every request: a revoked token is still refused at
+    # once (correct, at a query's cost), a valid one accepted, and the outage logged.
+    import logging
+
+    settings.CACHES = {**settings.CACHES, "down": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}}}
+    settings.OAUTH_CC = {**settings.OAUTH_CC, "REVOCATION_CACHE": "down"}
+    token, spare = get_token(client, *owner), get_token(client, *owner)
+    assert api(client, token).status_code == 200
+    with caplog.at_level(logging.WARNING, logger="oauth_cc"):
+        assert_revoke_ok(revoke(client, token, owner))
+        assert_api_refuses(api(client, token))
+        assert api(client, spare).status_code == 200
+    assert "cannot read the revocation version" in caplog.text
+    assert "cannot announce a revocation" in caplog.text
+
+
+def test_per_process_cache_uses_the_version_file_X_11(client, owner, settings, tmp_path):
+    # with Django's per-process cache, the version is a file's identity: a revocation
+    # replaces the file, which every process on the machine sees on its next request.
+    import os
+
+    settings.OAUTH_CC = {**settings.OAUTH_CC,
+                         "REVOCATION_VERSION_FILE": str(tmp_path / "revocations")}
+    token = get_token(client, *owner)
+    assert api(client, token).status_code == 200
+    assert not (tmp_path / "revocations").exists()
+    assert_revoke_ok(revoke(client, token, owner))
+    first = os.stat(tmp_path / "revocations").st_ino
+    assert_api_refuses(api(client, token))
+    assert_revoke_ok(revoke(client, get_token(client, *owner), owner))
+    assert os.stat(tmp_path / "revocations").st_ino != first

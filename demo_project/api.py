@@ -3,16 +3,19 @@
 - ``ItemViewSet``: a DRF viewset with a scope per action;
 - ``StatsView``: a DRF class-based view;
 - ``whoami``: a DRF function view;
-- ``plain_stock``: a plain Django view.
+- ``plain_stock``: a plain Django view;
+- ``HealthView``: an open DRF view (no token, no scope), for load balancers.
 
 Authentication (``BearerTokenAuthentication``) and the scope check (``HasScope``) are the
-defaults in ``REST_FRAMEWORK``, so each DRF view only declares ``required_scopes``.
+defaults in ``REST_FRAMEWORK``, so each DRF view only declares ``required_scopes``;
+``HealthView`` opts out of both.
 """
 
 from django.db.models import Sum
 from django.http import HttpRequest, JsonResponse
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import api_view
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -65,3 +68,14 @@ def whoami(request: Request) -> Response:
 def plain_stock(request: HttpRequest) -> JsonResponse:
     items = Item.objects.values("name", "quantity")
     return JsonResponse({"client_id": request.oauth_token.client_id, "stock": list(items)})
+
+
+class HealthView(APIView):
+    """``GET /api/health``: whether the process answers, for a load balancer. No token, no
+    scope, no database query."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})

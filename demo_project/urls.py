@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("oauth_cc.well_known")),
     path("oauth/", include("oauth_cc.urls")),
     *api_urlpatterns,
+    path("api/health", api.HealthView.as_view()),  # open: for load balancers
 ]

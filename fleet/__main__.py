@@ -9,6 +9,8 @@
   exit with COMMAND's status (for CI: ``python -m fleet run -- python -m pytest tests/fleet``).
 - ``manage ARGS...``: ``manage.py ARGS`` with the authorization server's settings and
   database (e.g. ``python -m fleet manage rotatekeys --list``).
+- ``postgres stop | start``: stop the fleet's PostgreSQL (``pg_ctl stop -m fast``), or start
+  it again on the same data and port (a database outage, by hand).
 """
 
 from __future__ import annotations
@@ -95,8 +97,19 @@ def cmd_manage(args: list[str]) -> int:
                             *args], env=env, cwd=state["root"])
 
 
+def cmd_postgres(args: list[str]) -> int:
+    if args == ["stop"]:
+        print(f"fleet: PostgreSQL stopped in {cluster.stop_postgres():.1f} s")
+    elif args == ["start"]:
+        print(f"fleet: PostgreSQL accepts connections after "
+              f"{cluster.start_postgres_again():.1f} s")
+    else:
+        sys.exit("usage: python -m fleet postgres stop|start")
+    return 0
+
+
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "run": cmd_run,
-            "manage": cmd_manage}
+            "manage": cmd_manage, "postgres": cmd_postgres}
 
 
 def main(argv: list[str]) -> int:

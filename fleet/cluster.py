@@ -134,16 +134,59 @@ def start_postgres(state: dict[str, Any], tmp: Path, port: int) -> str:
     log = folder / "postgres.log"
     options = (f"-c listen_addresses={HOST} -p {port} -k {folder} -c fsync=off "
                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=40")
-    procs.run(_as_pg_user(user, [
-        str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
-        "-w", "-t", "60", "start"]), cwd=folder, what="pg_ctl start", timeout=90)
-    pid = int((data / "postmaster.pid").read_text().split("\n", 1)[0])
-    state["processes"]["postgres"] = {**procs.record(pid), "stop_signal": "SIGINT"}
+    state["postgres"] = {"bindir": str(bindir), "data": str(data), "log": str(log),
+                         "options": options, "os_user": user}
     state["logs"]["postgres"] = str(log)
+    _pg_ctl_start(state)
     procs.run([str(bindir / "createdb"), "-h", HOST, "-p", str(port), "-U", PG_ROLE,
                PG_DATABASE], env={**os.environ, "PGPASSWORD": password}, cwd=tmp,
               what="createdb", timeout=30)
     return f"postgres://{PG_ROLE}:{quote_plus(password)}@{HOST}:{port}/{PG_DATABASE}"
+
+
+def _pg_ctl(state: dict[str, Any], *arguments: str, what: str) -> None:
+    pg = state["postgres"]
+    procs.run(_as_pg_user(pg["os_user"], [str(Path(pg["bindir"]) / "pg_ctl"), "-D", pg["data"],
+                                          *arguments]),
+              cwd=Path(pg["data"]).parent, what=what, timeout=90)
+
+
+def _pg_ctl_start(state: dict[str, Any]) -> None:
+    pg = state["postgres"]
+    _pg_ctl(state, "-l", pg["log"], "-o", pg["options"], "-w", "-t", "60", "start",
+            what="pg_ctl start")
+    pid = int((Path(pg["data"]) / "postmaster.pid").read_text().split("\n", 1)[0])
+    state["processes"]["postgres"] = {**procs.record(pid), "stop_signal": "SIGINT"}
+
+
+def stop_postgres(path: Path | None = None) -> float:
+    """Stop the running fleet's PostgreSQL (``pg_ctl stop -m fast``: open sessions are cut,
+    the data stays); the seconds it took. Every request that needs the database fails until
+    ``start_postgres_again``."""
+    path = path or state_file()
+    state = _running_state(path)
+    started = time.monotonic()
+    _pg_ctl(state, "-m", "fast", "-w", "-t", "30", "stop", what="pg_ctl stop")
+    return time.monotonic() - started
+
+
+def start_postgres_again(path: Path | None = None) -> float:
+    """Start the fleet's PostgreSQL again on the same data folder, port and options, and
+    record its new postmaster in the state file (so ``down`` stops it); the seconds it took
+    until it accepted connections."""
+    path = path or state_file()
+    state = _running_state(path)
+    started = time.monotonic()
+    _pg_ctl_start(state)
+    save_state(state, path)
+    return time.monotonic() - started
+
+
+def _running_state(path: Path) -> dict[str, Any]:
+    state = load_state(path)
+    if state is None or not state.get("ready") or "postgres" not in state:
+        raise FleetError(f"no fleet is up (state file {path})")
+    return state
 
 
 # --- Redis -----------------------------------------------------------------------------------
@@ -363,6 +406,7 @@ def _up(state: dict[str, Any], tmp: Path, path: Path) -> None:
         "OAUTH_CC_KEY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "OAUTH_CC_ACCESS_TOKEN_LIFETIME": "600",
         "FLEET_KEY_CACHE_SECONDS": "2",
+        "FLEET_CONN_MAX_AGE": os.environ.get("FLEET_CONN_MAX_AGE", "60"),
     }
     state["as_env"] = as_env
 
@@ -385,6 +429,8 @@ def _up(state: dict[str, Any], tmp: Path, path: Path) -> None:
         "FLEET_RS_INTROSPECTION_ENDPOINT": f"{issuer}/oauth/introspect",
         "FLEET_RS_INTROSPECTION_CLIENT_ID": introspector["client_id"],
         "FLEET_RS_INTROSPECTION_CLIENT_SECRET": introspector["client_secret"],
+        "FLEET_RS_JWKS_CACHE_SECONDS": "2",
+        "FLEET_RS_INTROSPECTION_CACHE_SECONDS": "2",
         "SSL_CERT_FILE": certs["ca"],
     }
     state["rs_env"] = rs_env

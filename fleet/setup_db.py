@@ -25,6 +25,11 @@ CLIENTS: dict[str, list[str]] = {
                "--token-format", "opaque"],
     # For the throttling test: it gets locked out for a minute.
     "throttled": ["fleet-throttle-target", "--scope", "inventory:read"],
+    # For the rotation-under-load test: its secret is rotated (a second one, then the first
+    # revoked), so no other test may rely on its first secret.
+    "rotating": ["fleet-rotating-client", "--scope", "inventory:read"],
+    # For the attack test: guessed at from another address while it keeps working.
+    "attacked": ["fleet-attack-target", "--scope", "inventory:read"],
     # What the separate resource project introspects with; it asks for no tokens.
     "introspector": ["fleet-resource-server", "--introspect",
                      "--description", "The fleet's resource project (remote introspection)"],

@@ -186,3 +186,43 @@ def test_a_proxy_on_a_unix_socket_is_trusted_as_unix_CAUTH_06_GEN_01(
     direct = post_token(client, GRANT, auth=(c.client_id, secret), secure=False,
                         REMOTE_ADDR=REAL, HTTP_X_FORWARDED_PROTO="https")
     assert_error(direct, "invalid_request")
+
+
+def test_attempts_racing_at_the_limit_get_exactly_the_limit_CAUTH_06(
+        client, api_client, limits):
+    # CAUTH-06: once an address has failed, each attempt is counted before its credentials
+    # are checked, so attempts in flight together cannot all pass at limit - 1 (the fleet's
+    # load test sends them in parallel over HTTP; here they are begun before any ends).
+    from oauth_cc.errors import TooManyRequests
+    from oauth_cc.server import throttling
+
+    c, secret = api_client
+    for _ in range(2):
+        assert_error(attempt(client, c.client_id, "wrong", ATTACKER), "invalid_client", 401)
+    begun, refused = [], 0
+    for _ in range(4):
+        try:
+            begun.append(throttling.attempt(ATTACKER, c.client_id))
+        except TooManyRequests:
+            refused += 1
+    assert (len(begun), refused) == (1, 3)
+    begun[0].end(failed=True)
+    assert_throttled(attempt(client, c.client_id, secret, ATTACKER))
+    # A success from an address with failures gives its count back.
+    for _ in range(2):
+        attempt(client, c.client_id, "wrong", REAL)
+    for _ in range(5):
+        assert attempt(client, c.client_id, secret, REAL).status_code == 200
+
+
+def test_other_failures_are_not_counted_CAUTH_06(client, api_client, limits):
+    # CAUTH-06: only invalid_client counts; an attempt counted in advance (from an address
+    # that has failed) is given back when the request fails otherwise (here, a body
+    # client_id that differs from the Basic one: invalid_request).
+    c, secret = api_client
+    attempt(client, c.client_id, "wrong", ATTACKER)
+    for _ in range(5):
+        mismatched = post_token(client, {**GRANT, "client_id": "someone-else"},
+                                auth=(c.client_id, secret), REMOTE_ADDR=ATTACKER)
+        assert_error(mismatched, "invalid_request")
+    assert attempt(client, c.client_id, secret, ATTACKER).status_code == 200

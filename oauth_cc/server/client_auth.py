@@ -98,13 +98,19 @@ def authenticate(request: HttpRequest, params: FormParameters) -> Client:
     used = [method for method in client_auth_methods if method.detect(request, params)]
     address = network.client_address(request)
     claimed = used[0].client_id(request, params) if len(used) == 1 else None
-    throttling.check(address, claimed)
+    counted = throttling.attempt(address, claimed)
+    failed = False
     try:
         return _authenticate(request, params, used)
     except InvalidClient:
-        throttling.record_failure(address, claimed)
+        failed = True
         _even_out(started)
         raise
+    finally:
+        # Anything but invalid_client (a malformed request, the database down) is not a
+        # failed authentication: a count taken in advance is given back.
+        if counted is not None:
+            counted.end(failed=failed)
 
 
 #: A failed client authentication answers no sooner than this after it began. Reading a

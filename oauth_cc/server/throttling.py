@@ -52,46 +52,95 @@ def _keys(address: str, client_id: str | None, window: float
     return index, by_address, by_client
 
 
-def check(address: str, client_id: str | None) -> None:
-    """Raise ``TooManyRequests`` (429, ``Retry-After``) when ``address`` or
-    (``client_id``, ``address``) has failed too often in this window."""
+class Attempt:
+    """One client authentication, as the throttle counts it.
+
+    ``begin()`` reads both counters (one cache read). From an address with no failure in this
+    window that is all: a failure is counted afterwards. From an address that has failed
+    recently the attempt is counted *before* the credentials are checked (an atomic
+    increment), and refused if that goes over a limit; a success gives the count back. So
+    requests racing at the limit cannot all slip through: a guesser gets exactly the limit,
+    however many requests it sends at once, past its first burst.
+    """
+
+    def __init__(self, address: str, client_id: str | None) -> None:
+        per_address, per_client, window = _limits()
+        self.index, by_address, by_client = _keys(address, client_id, window)
+        self.address = address
+        self.window = window
+        self.limits = {by_address: per_address}
+        if by_client is not None:
+            self.limits[by_client] = per_client
+        self.reserved = False
+
+    def _over(self, counts: dict[str, Any]) -> bool:
+        return any(0 < limit < counts.get(key, 0) or (0 < limit <= counts.get(key, 0)
+                                                        and not self.reserved)
+                   for key, limit in self.limits.items())
+
+    def _refuse(self) -> TooManyRequests:
+        retry_after = max(1, math.ceil((self.index + 1) * self.window - clock.timestamp()))
+        logger.warning("throttled: too many failed client authentications from %s",
+                       self.address)
+        return TooManyRequests("Too many failed authentication attempts; retry later.",
+                               headers={"Retry-After": str(retry_after)})
+
+    def begin(self) -> None:
+        """Raise ``TooManyRequests`` (429, ``Retry-After``) when over a limit."""
+        keys = list(self.limits)
+        try:
+            counts: dict[str, Any] = caches.use(oauth_cc_settings.THROTTLE_CACHE,
+                                                lambda cache: cache.get_many(keys))
+            if self._over(counts):
+                raise self._refuse()
+            if any(counts.values()):
+                counts = caches.use(oauth_cc_settings.THROTTLE_CACHE, self._increment)
+                self.reserved = True
+        except TooManyRequests:
+            raise
+        except Exception as exc:
+            logger.warning("throttling skipped: cache unavailable (%s)", type(exc).__name__)
+            return
+        if self._over(counts):
+            raise self._refuse()
+
+    def _increment(self, cache: Any) -> dict[str, int]:
+        timeout = math.ceil(self.window) + 1
+        counts = {}
+        for key in self.limits:
+            try:
+                counts[key] = cache.incr(key)  # one round trip when the key exists
+            except ValueError:  # no failure yet in this window
+                if cache.add(key, 1, timeout):
+                    counts[key] = 1
+                else:  # another process added it meanwhile
+                    counts[key] = cache.incr(key)
+        return counts
+
+    def end(self, failed: bool) -> None:
+        """Count a failure (unless already counted), or give back a success's count."""
+        if failed == self.reserved:
+            return
+        try:
+            if failed:
+                caches.use(oauth_cc_settings.THROTTLE_CACHE, self._increment)
+            else:
+                caches.use(oauth_cc_settings.THROTTLE_CACHE, self._give_back)
+        except Exception as exc:
+            logger.warning("throttling skipped: cache unavailable (%s)", type(exc).__name__)
+
+    def _give_back(self, cache: Any) -> None:
+        for key in self.limits:
+            try:
+                cache.decr(key)
+            except ValueError:
+                pass  # the window is over
+
+
+def attempt(address: str, client_id: str | None) -> Attempt | None:
+    """Begin counting one client authentication; None when throttling is off."""
     if not enabled():
-        return
-    per_address, per_client, window = _limits()
-    index, by_address, by_client = _keys(address, client_id, window)
-    try:
-        wanted = [k for k in (by_address, by_client) if k]
-        counts: dict[str, Any] = caches.use(oauth_cc_settings.THROTTLE_CACHE,
-                                            lambda cache: cache.get_many(wanted))
-    except Exception as exc:
-        logger.warning("throttling skipped: cache unavailable (%s)", type(exc).__name__)
-        return
-    over = (per_address > 0 and counts.get(by_address, 0) >= per_address) or (
-        per_client > 0 and by_client is not None and counts.get(by_client, 0) >= per_client)
-    if over:
-        retry_after = max(1, math.ceil((index + 1) * window - clock.timestamp()))
-        logger.warning("throttled: too many failed client authentications from %s", address)
-        raise TooManyRequests("Too many failed authentication attempts; retry later.",
-                              headers={"Retry-After": str(retry_after)})
-
-
-def record_failure(address: str, client_id: str | None) -> None:
-    """Count one failed client authentication from ``address`` (for ``client_id``)."""
-    if not enabled():
-        return
-    _per_address, _per_client, window = _limits()
-    _index, by_address, by_client = _keys(address, client_id, window)
-    timeout = math.ceil(window) + 1
-
-    def count(cache: Any) -> None:
-        for key in (by_address, by_client):
-            if key is not None:
-                cache.add(key, 0, timeout)
-                cache.incr(key)
-
-    try:
-        caches.use(oauth_cc_settings.THROTTLE_CACHE, count)
-    except ValueError:
-        pass  # the entry expired between add and incr: the window is over anyway
-    except Exception as exc:
-        logger.warning("throttling skipped: cache unavailable (%s)", type(exc).__name__)
+        return None
+    counted = Attempt(address, client_id)
+    counted.begin()
+    return counted

@@ -144,10 +144,13 @@ class Fleet:
         return self.request(where, "POST", "/oauth/revoke", headers=self.auth(role),
                             form={"token": token})
 
-    def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """``manage.py ARGS`` with the authorization server's settings and database."""
+    def manage(self, *args: str, extra_env: dict[str, str] | None = None
+               ) -> subprocess.CompletedProcess[str]:
+        """``manage.py ARGS`` with the authorization server's settings and database
+        (``extra_env``: values a ``shell -c`` command reads, kept off the command line)."""
         env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
         env.update(self.state["as_env"])
+        env.update(extra_env or {})
         env["PYTHONPATH"] = self.state["root"]
         return subprocess.run(
             [self.state["python"], str(Path(self.state["root"]) / "manage.py"), *args],
@@ -179,6 +182,26 @@ def fleet() -> Iterator[Fleet]:
         pytest.fail(f"the fleet in {path} is not ready")
     context = ssl.create_default_context(cafile=state["ca_file"])
     yield Fleet(state, context)
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line(
+        "markers", "fleet_finale(rank): run after the other fleet tests, by rank (the database "
+        "outage, then the log check)")
+    config.addinivalue_line(
+        "markers", "measurement: prints figures; asserts only that every answer was expected")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fleet tests run in file order (test_fleet.py, then test_under_load.py), except those
+    marked ``fleet_finale``, which run last by rank: the database outage must not disturb
+    the others, and the log check reads what every other test left."""
+
+    def rank(item: pytest.Item) -> int:
+        marker = item.get_closest_marker("fleet_finale")
+        return int(marker.args[0]) if marker else 0
+
+    items.sort(key=rank)  # stable: everything else keeps its order
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -17,7 +17,6 @@ is remembered), and the failure is logged without the token.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import urllib.request
 from typing import Any
@@ -27,7 +26,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from .. import caches
 from ..settings import oauth_cc_settings
-from .key_sources import jwks_uri_allowed, opener
+from .key_sources import fetch_json, jwks_uri_allowed
 from .stores import StoreUnavailable
 
 logger = logging.getLogger("oauth_cc.validation")
@@ -85,12 +84,8 @@ def _ask(raw: str) -> dict[str, Any]:
         headers={"Authorization": f"Basic {basic}", "Accept": "application/json",
                  "Content-Type": "application/x-www-form-urlencoded"})
     try:
-        with opener.open(request, timeout=float(oauth_cc_settings.INTROSPECTION_TIMEOUT)
-                         ) as response:
-            body = response.read(MAX_RESPONSE_BYTES + 1)
-        if len(body) > MAX_RESPONSE_BYTES:
-            raise ValueError("introspection response too large")
-        answer = json.loads(body)
+        answer = fetch_json(request, timeout=float(oauth_cc_settings.INTROSPECTION_TIMEOUT),
+                            max_bytes=MAX_RESPONSE_BYTES)
         if not isinstance(answer, dict) or not isinstance(answer.get("active"), bool):
             raise ValueError("not an introspection response")
     except Exception as exc:  # network, HTTP status, parsing: no answer

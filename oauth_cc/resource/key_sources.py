@@ -139,6 +139,16 @@ def jwks_uri_allowed(uri: str) -> bool:
         return False
 
 
+def fetch_json(request: urllib.request.Request, *, timeout: float, max_bytes: int) -> Any:
+    """The JSON document a remote URL answers with: no redirect followed, a timeout, a size
+    cap. Raises on any failure (network, HTTP status, size, parsing)."""
+    with opener.open(request, timeout=timeout) as response:
+        body = response.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise ValueError("response too large")
+    return json.loads(body)
+
+
 def load_remote(previous: dict[str, VerificationKey]) -> dict[str, VerificationKey]:
     uri = str(oauth_cc_settings.JWKS_URI)
     if not jwks_uri_allowed(uri):
@@ -147,12 +157,8 @@ def load_remote(previous: dict[str, VerificationKey]) -> dict[str, VerificationK
     request = urllib.request.Request(  # noqa: S310 (scheme checked above)
         uri, headers={"Accept": "application/jwk-set+json, application/json"})
     try:
-        with opener.open(request, timeout=float(oauth_cc_settings.REMOTE_JWKS_TIMEOUT)
-                          ) as response:
-            body = response.read(MAX_JWKS_BYTES + 1)
-        if len(body) > MAX_JWKS_BYTES:
-            raise ValueError("JWKS too large")
-        document = json.loads(body)
+        document = fetch_json(request, timeout=float(oauth_cc_settings.REMOTE_JWKS_TIMEOUT),
+                              max_bytes=MAX_JWKS_BYTES)
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise ValueError("not a JWK Set")
         return keys_from(document["keys"], previous)

@@ -70,7 +70,7 @@ def gunicorn(server_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, A
     port = _free_port()
     log = tmp_path / "access.log"
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "--workers", "3",
+        [str(Path(sys.executable).parent / "gunicorn"), "--workers", "3", "--preload",
          "--bind", f"127.0.0.1:{port}", "--access-logfile", str(log),
          "--access-logformat", '%(p)s %(s)s "%(r)s"',
          "django.core.wsgi:get_wsgi_application()"],
@@ -140,14 +140,21 @@ def test_revocation_reaches_every_worker_at_once_by_default_REV_06_X_11(gunicorn
     base = gunicorn["base"]
     client_id, secret = gunicorn["clients"][kind]
     token = token_for(base, client_id, secret)
-    assert whoami_statuses(base, token, 60) == [200] * 60  # the workers have seen it
-    assert len(workers_serving(gunicorn["log"], 0)) >= 2, "the load reached one worker only"
+    # Until every worker has accepted (and so cached) the token; bounded.
+    for _ in range(20):
+        assert whoami_statuses(base, token, 24) == [200] * 24
+        if len(workers_serving(gunicorn["log"], 0)) == 3:
+            break
+    assert len(workers_serving(gunicorn["log"], 0)) == 3, "the load did not reach every worker"
     status, _ = call("POST", f"{base}/oauth/revoke", {"token": token},
                      {"Authorization": basic(client_id, secret)})
     assert status == 200
     lines = len(gunicorn["log"].read_text().splitlines())
-    assert whoami_statuses(base, token, 60) == [401] * 60
-    assert len(workers_serving(gunicorn["log"], lines)) >= 2
+    for _ in range(20):
+        assert whoami_statuses(base, token, 24) == [401] * 24
+        if len(workers_serving(gunicorn["log"], lines)) == 3:
+            break
+    assert len(workers_serving(gunicorn["log"], lines)) == 3
 
 
 def test_access_log_carries_no_credentials_GEN_05(gunicorn):

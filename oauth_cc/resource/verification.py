@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -220,9 +221,10 @@ def decode(raw: str, *, source: KeySource, issuer: str, audience: str | None
            ) -> tuple[dict[str, Any], str]:
     """Check a JWT's form, header, signature, ``iss`` and (unless None) ``aud``; return its
     claims and kid. Times are left to the caller. Raises ``InvalidToken``."""
-    # Three segments of unpadded base64url (RFC 7515 §2): not a JWE, and no padded copies of
-    # a token that would verify as the same token under another string.
-    if raw.count(".") != 2 or "=" in raw:
+    # Three segments of unpadded, canonical base64url (RFC 7515 §2, RFC 4648 §3.5): not a
+    # JWE, and no other string (padding, the standard alphabet, stray low bits in the last
+    # character) that some decoders read as the same bytes, so one token is one string.
+    if not _COMPACT.fullmatch(raw) or not all(_canonical(part) for part in raw.split(".")):
         raise _final("The access token is malformed.")
     sole = source.sole_key()
     if sole is not None:
@@ -233,7 +235,7 @@ def decode(raw: str, *, source: KeySource, issuer: str, audience: str | None
             complete = jwt.decode_complete(
                 raw, key=sole.key, algorithms=[sole.algorithm], audience=audience,
                 issuer=issuer, options=_decode_options(audience))
-        except jwt.InvalidTokenError:
+        except (jwt.InvalidTokenError, RecursionError):
             pass
         else:
             header = complete["header"]
@@ -242,7 +244,7 @@ def decode(raw: str, *, source: KeySource, issuer: str, audience: str | None
                 return complete["payload"], sole.kid
     try:
         header = jwt.get_unverified_header(raw)
-    except jwt.InvalidTokenError:  # malformed, non-string kid, unsupported crit...
+    except (jwt.InvalidTokenError, RecursionError):  # malformed, absurdly nested, bad crit
         raise _final("The access token is malformed.") from None
     _check_header(header)
     kid, algorithm = header["kid"], header["alg"]
@@ -262,9 +264,20 @@ def decode(raw: str, *, source: KeySource, issuer: str, audience: str | None
         raise _final("The access token comes from an untrusted issuer.") from None
     except jwt.MissingRequiredClaimError:
         raise _final("The access token lacks a required claim.") from None
-    except jwt.InvalidTokenError:
+    except (jwt.InvalidTokenError, RecursionError):
         raise _final("The access token is invalid.") from None
     return claims, kid
+
+
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+#: The characters that may end an unpadded base64url segment of length 2 and 3 (mod 4):
+#: those whose unused low bits are zero.
+_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+
+
+def _canonical(segment: str) -> bool:
+    rest = len(segment) % 4
+    return rest == 0 or (rest != 1 and segment[-1] in _LAST[rest])
 
 
 def _decode_options(audience: str | None) -> dict[str, Any]:

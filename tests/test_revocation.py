@@ -453,6 +453,7 @@ def test_per_process_cache_uses_the_version_file_X_11(client, owner, settings, t
     # replaces the file, which every process on the machine sees on its next request.
     import os
 
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.OAUTH_CC = {**settings.OAUTH_CC,
                          "REVOCATION_VERSION_FILE": str(tmp_path / "revocations")}
     token = get_token(client, *owner)

@@ -291,17 +291,24 @@ def sets_encoding(content_type: str | None) -> bool:
 
 def usable_content_type(value: str) -> bool:
     """Whether Django can build a request with this Content-Type at all: a ``charset`` naming
-    a codec that is not a text encoding (rot13, base64, zlib...) or holding a NUL makes
+    a codec that is not a text encoding (rot13, base64, zlib...) or that decodes nothing
+    ("undefined"), or holding a NUL, makes
     ``WSGIRequest.__init__`` raise before any view runs (a Django problem, not ours)."""
     charset = parse_header_parameters(value)[1].get("charset")
     if charset is None:
         return True
     try:
-        return codecs.lookup(charset)._is_text_encoding  # type: ignore[attr-defined]
+        if not codecs.lookup(charset)._is_text_encoding:  # type: ignore[attr-defined]
+            return False
     except LookupError:
         return True
     except ValueError:
         return False
+    try:  # a text codec that cannot decode at all ("undefined") fails the same way
+        b"a=b".decode(charset)
+    except (UnicodeError, LookupError, ValueError):
+        return False
+    return True
 
 
 CONTENT_TYPES = st.one_of(

@@ -13,6 +13,7 @@ defaults in ``REST_FRAMEWORK``, so each DRF view only declares ``required_scopes
 
 from django.db.models import Sum
 from django.http import HttpRequest, JsonResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import api_view
 from rest_framework.permissions import AllowAny
@@ -44,14 +45,32 @@ class ItemViewSet(viewsets.ModelViewSet):
     }
 
 
+class StatsSerializer(serializers.Serializer):
+    items = serializers.IntegerField()
+    total_quantity = serializers.IntegerField()
+
+
+class WhoAmISerializer(serializers.Serializer):
+    client_id = serializers.CharField()
+    scope = serializers.CharField()
+    aud = serializers.ListField(child=serializers.CharField())
+    expires_at = serializers.DateTimeField()
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.CharField()
+
+
 class StatsView(APIView):
     required_scopes = [READ]
+    serializer_class = StatsSerializer  # what the OpenAPI schema shows
 
     def get(self, request: Request) -> Response:
         totals = Item.objects.aggregate(total=Sum("quantity"))
         return Response({"items": Item.objects.count(), "total_quantity": totals["total"] or 0})
 
 
+@extend_schema(responses=WhoAmISerializer)
 @api_view(["GET"])
 @required_scopes(READ)
 def whoami(request: Request) -> Response:
@@ -76,6 +95,7 @@ class HealthView(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    serializer_class = HealthSerializer
 
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})

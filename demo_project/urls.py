@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from . import api
@@ -21,4 +22,7 @@ urlpatterns = [
     path("oauth/", include("oauth_cc.urls")),
     *api_urlpatterns,
     path("api/health", api.HealthView.as_view()),  # open: for load balancers
+    # The OpenAPI schema of the API and Swagger UI (docs/openapi.md).
+    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

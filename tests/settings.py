@@ -73,6 +73,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["oauth_cc.rest_framework.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["oauth_cc.rest_framework.HasScope"],
+    "DEFAULT_SCHEMA_CLASS": "oauth_cc.contrib.spectacular.AutoSchema",
 }
 
 OAUTH_CC = {

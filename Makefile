@@ -10,13 +10,13 @@ export DEMO_PORT
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test test-min test-postgres fuzz cluster cluster-down fleet-test lint bench clean
+.PHONY: demo test typecheck test-min test-postgres fuzz cluster cluster-down fleet-test lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "oauth_cc needs Python 3.11 or newer; set PYTHON=python3.x")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,demo]'
+	$(BIN)/python -m pip install --quiet -e '.[test,demo,typecheck]'
 	@touch $(STAMP)
 
 ## Run the demo project on http://127.0.0.1:$(DEMO_PORT) with a signing key and a demo client.
@@ -26,11 +26,16 @@ demo: $(STAMP)
 	$(BIN)/python manage.py demo_setup
 	$(BIN)/python manage.py runserver 127.0.0.1:$(DEMO_PORT) --noreload
 
-## Run the whole test suite, then the import contracts and the linter.
+## Run the whole test suite, then the import contracts, the type checker and the linter.
 test: $(STAMP)
 	$(BIN)/python -m pytest
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m mypy --config-file ci/mypy.ini oauth_cc
 	$(BIN)/python -m ruff check .
+
+## Type-check oauth_cc/ with strict mypy and the Django and DRF stubs (ci/mypy.ini).
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy --config-file ci/mypy.ini oauth_cc
 
 $(BENCH_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "oauth_cc needs Python 3.11 or newer; set PYTHON=python3.x")'

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -43,6 +43,16 @@ from .models import (
 )
 from .server import inspection, keys, revocation
 from .settings import oauth_cc_settings
+
+if TYPE_CHECKING:
+    from django.db.models import Field
+    from django_stubs_ext import StrOrPromise
+
+    from .models import ExpiringQuerySet
+
+# The admin and form classes below subclass ModelAdmin, TabularInline and ModelForm without
+# their model as a type argument (``# type: ignore[type-arg]``): those classes are generic
+# only in django-stubs, and subscripting them at run time needs django_stubs_ext.monkeypatch().
 
 SECRETS_TEMPLATE = "admin/oauth_cc/client/new_secrets.html"
 ROTATE_TEMPLATE = "admin/oauth_cc/signingkey/rotate.html"
@@ -100,7 +110,7 @@ def audience_choices(stored: frozenset[str]) -> list[tuple[str, str]]:
     return choices
 
 
-class ClientAdminForm(forms.ModelForm):
+class ClientAdminForm(forms.ModelForm):  # type: ignore[type-arg]
     """Client form whose scope and audience fields are checkboxes over the registered
     ``Scope`` names and ``Audience`` identifiers."""
 
@@ -132,16 +142,17 @@ class ClientAdminForm(forms.ModelForm):
             # A stored name that is no longer registered stays a choice, so that saving the
             # form does not silently drop it.
             unregistered = sorted(stored - set(registered))
-            self.fields[name].choices = [(s, s) for s in registered] + [
+            cast(forms.ChoiceField, self.fields[name]).choices = [(s, s) for s in registered] + [
                 (s, _("%(name)s (not registered)") % {"name": s}) for s in unregistered
             ]
             self.initial[name] = sorted(stored)
         stored_audiences = frozenset(self.instance.audience_list)
-        self.fields["allowed_audiences"].choices = audience_choices(stored_audiences)
+        cast(forms.ChoiceField, self.fields["allowed_audiences"]).choices = audience_choices(
+            stored_audiences)
         self.initial["allowed_audiences"] = sorted(stored_audiences)
 
 
-class ClientSecretInlineForm(forms.ModelForm):
+class ClientSecretInlineForm(forms.ModelForm):  # type: ignore[type-arg]
     """A secret's editable fields plus a ``revoke`` checkbox."""
 
     revoke = forms.BooleanField(
@@ -162,10 +173,11 @@ class ClientSecretInlineForm(forms.ModelForm):
     def save(self, commit: bool = True) -> ClientSecret:
         if self.cleaned_data.get("revoke") and self.instance.revoked_at is None:
             self.instance.revoked_at = clock.now()
-        return super().save(commit)
+        saved: ClientSecret = super().save(commit)
+        return saved
 
 
-class ClientSecretInline(admin.TabularInline):
+class ClientSecretInline(admin.TabularInline):  # type: ignore[type-arg]
     """A client's secrets: revoke or set an expiry; never add one here, never see a digest."""
 
     model = ClientSecret
@@ -195,8 +207,8 @@ class TokenFormatFilter(admin.SimpleListFilter):
     parameter_name = "token_format"
     DEFAULT = "default"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin
-                ) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+                ) -> list[tuple[str, StrOrPromise]]:
         return [(self.DEFAULT, _("default (OAUTH_CC['ACCESS_TOKEN_FORMAT'])")),
                 *TokenFormat.choices]
 
@@ -210,7 +222,7 @@ class TokenFormatFilter(admin.SimpleListFilter):
 
 
 @admin.register(Client)
-class ClientAdmin(admin.ModelAdmin):
+class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Clients: the first secret appears once on creation; more come from an action."""
 
     form = ClientAdminForm
@@ -266,7 +278,8 @@ class ClientAdmin(admin.ModelAdmin):
         for client in queryset.filter(is_active=True):
             client.is_active = False
             client.save(update_fields=["is_active", "updated_at"])
-            label = str(self.opts.get_field("is_active").verbose_name).capitalize()
+            field = cast("Field[Any, Any]", self.opts.get_field("is_active"))
+            label = str(field.verbose_name).capitalize()
             self.log_change(request, client, [{"changed": {"fields": [label]}}])
             count += 1
         self.message_user(request, ngettext(
@@ -291,7 +304,7 @@ class ClientAdmin(admin.ModelAdmin):
         return NewSecret(client, secret, url)
 
     def _secrets_response(self, request: HttpRequest, new: list[NewSecret],
-                          title: str) -> HttpResponse:
+                          title: StrOrPromise) -> HttpResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -304,7 +317,7 @@ class ClientAdmin(admin.ModelAdmin):
 # --- secrets and scopes -------------------------------------------------------------------
 
 @admin.register(ClientSecret)
-class ClientSecretAdmin(admin.ModelAdmin):
+class ClientSecretAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Every client's secrets, to find and revoke them across clients."""
 
     list_display = ("hint", "client", "label", "created_at", "expires_at", "revoked_at",
@@ -333,7 +346,7 @@ class ClientSecretAdmin(admin.ModelAdmin):
 
 
 @admin.register(Scope)
-class ScopeAdmin(admin.ModelAdmin):
+class ScopeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Scopes clients may be allowed."""
 
     list_display = ("name", "description")
@@ -341,7 +354,7 @@ class ScopeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Audience)
-class AudienceAdmin(admin.ModelAdmin):
+class AudienceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Protected APIs tokens can be issued for (RFC 8707). The identifier is fixed once
     created: clients list it and issued tokens carry it as ``aud``."""
 
@@ -391,11 +404,13 @@ class ExtraPageMixin:
                         extra_context: dict[str, Any] | None = None) -> HttpResponse:
         flag = f"has_{self.extra_page}_permission"
         extra_context = {**(extra_context or {}), flag: getattr(self, flag)(request)}
-        return super().changelist_view(request, extra_context)  # type: ignore[misc]
+        response: HttpResponse = super().changelist_view(  # type: ignore[misc]
+            request, extra_context)
+        return response
 
 
 @admin.register(SigningKey)
-class SigningKeyAdmin(ReadOnlyAdminMixin, ExtraPageMixin, admin.ModelAdmin):
+class SigningKeyAdmin(ReadOnlyAdminMixin, ExtraPageMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Signing keys, read-only; rotation and pruning are the only operations.
 
     Rotation needs no selection: besides the actions, the changelist links to ``rotate/``,
@@ -530,7 +545,7 @@ def _has_expired(record: inspection.TokenRecord) -> bool:
 
 
 @admin.register(RevokedToken)
-class RevokedTokenAdmin(ReadOnlyAdminMixin, ExtraPageMixin, admin.ModelAdmin):
+class RevokedTokenAdmin(ReadOnlyAdminMixin, ExtraPageMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Revoked tokens (the denylist), read-only; ``revoke/`` revokes a pasted token.
 
     Rows are deleted by ``manage.py purgetokens`` once the token has expired.
@@ -600,7 +615,7 @@ class RevokedTokenAdmin(ReadOnlyAdminMixin, ExtraPageMixin, admin.ModelAdmin):
 
 
 @admin.register(OpaqueToken)
-class OpaqueTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class OpaqueTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Issued opaque tokens, read-only and never with their digest; revocable by an action."""
 
     list_display = ("jti", "client", "scope", "audience", "issued_at", "expires_at",
@@ -618,7 +633,7 @@ class OpaqueTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
 
     @admin.action(description=_("Revoke selected tokens"), permissions=["revoke"])
-    def revoke(self, request: HttpRequest, queryset: QuerySet[OpaqueToken]) -> None:
+    def revoke(self, request: HttpRequest, queryset: ExpiringQuerySet[OpaqueToken]) -> None:
         """Revoke each selected token that is neither revoked nor expired."""
         live = queryset.filter(revoked_at__isnull=True).unexpired()
         count = 0

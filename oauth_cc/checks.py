@@ -22,7 +22,7 @@ from .server.throttling import enabled as throttling_enabled
 from .settings import DEFAULTS, SETTING_NAME, oauth_cc_settings
 
 #: ID -> (level, message, hint). The single list of oauth_cc check IDs.
-MESSAGES: dict[str, tuple[type[CheckMessage], str, str]] = {
+MESSAGES: dict[str, tuple[type[Error] | type[Warning], str, str]] = {
     "oauth_cc.E001": (Error, "OAUTH_CC['ISSUER'] is not set.",
                       "Set OAUTH_CC['ISSUER'] to this server's https URL, e.g. "
                       "'https://auth.example.com'."),

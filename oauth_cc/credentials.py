@@ -34,7 +34,8 @@ def generate_client_id() -> str:
 def generate_secret() -> str:
     """A new client secret in plaintext. Show it once; store only ``digest(secret)``."""
     body = "".join(secrets.choice(_ALPHANUMERIC) for _ in range(SECRET_RANDOM_LENGTH))
-    return oauth_cc_settings.CLIENT_SECRET_PREFIX + body
+    prefix: str = oauth_cc_settings.CLIENT_SECRET_PREFIX
+    return prefix + body
 
 
 def digest(secret: str) -> str:

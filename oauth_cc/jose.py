@@ -33,9 +33,10 @@ SIGNING_ALGORITHMS: frozenset[str] = frozenset({"RS256", "PS256", "ES256", "EdDS
 FORBIDDEN_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
 
 #: The one algorithm a JWK without ``alg`` is used with, by key type and curve.
-_DEFAULT_ALGORITHM = {("RSA", None): "RS256", ("EC", "P-256"): "ES256",
-                      ("EC", "P-384"): "ES384", ("EC", "P-521"): "ES512",
-                      ("OKP", "Ed25519"): "EdDSA", ("OKP", "Ed448"): "EdDSA"}
+_DEFAULT_ALGORITHM: dict[tuple[str | None, str | None], str] = {
+    ("RSA", None): "RS256", ("EC", "P-256"): "ES256",
+    ("EC", "P-384"): "ES384", ("EC", "P-521"): "ES512",
+    ("OKP", "Ed25519"): "EdDSA", ("OKP", "Ed448"): "EdDSA"}
 
 #: RFC 7638 §3.2 required members per key type (THUMB-02).
 _THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"),

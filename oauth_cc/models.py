@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -310,16 +310,19 @@ class SigningKey(models.Model):
 
     @property
     def public_jwk(self) -> dict[str, Any]:
-        return json.loads(self.public_jwk_json)
+        return cast("dict[str, Any]", json.loads(self.public_jwk_json))
 
 
-class ExpiringQuerySet(models.QuerySet[Any]):
+_Token = TypeVar("_Token", bound=models.Model)
+
+
+class ExpiringQuerySet(models.QuerySet[_Token]):
     """Rows of tokens, by ``clock.expired()``: past ``exp`` plus ``CLOCK_LEEWAY``."""
 
-    def expired(self) -> ExpiringQuerySet:
+    def expired(self) -> ExpiringQuerySet[_Token]:
         return self.filter(expires_at__lte=clock.expiry_cutoff())
 
-    def unexpired(self) -> ExpiringQuerySet:
+    def unexpired(self) -> ExpiringQuerySet[_Token]:
         return self.filter(expires_at__gt=clock.expiry_cutoff())
 
 

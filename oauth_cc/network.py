@@ -65,7 +65,8 @@ def client_address(request: HttpRequest) -> str:
     if not _from_proxy(request):
         return remote
     networks = trusted_proxies()
-    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    hops: list[str] = [
+        hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     for hop in reversed([hop for hop in hops if hop]):
         if not _trusted(hop, networks):
             return hop

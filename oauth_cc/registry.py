@@ -16,7 +16,12 @@ the admin can read them without importing each other.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
+
+if TYPE_CHECKING:  # the halves' base classes, for the type checker only (no import at run time)
+    from .resource.token_types import TokenType
+    from .server.client_auth import ClientAuthMethod
+    from .server.grants import Grant
 
 
 class Named(Protocol):
@@ -59,7 +64,7 @@ class Registry(Generic[T]):
     def derived(self, name: str, factory: Callable[[], D]) -> D:
         """``factory()``, computed once until the registry next changes."""
         try:
-            return self._derived[name]  # type: ignore[no-any-return]
+            return cast(D, self._derived[name])
         except KeyError:
             value = self._derived[name] = factory()
             return value
@@ -79,13 +84,13 @@ class Registry(Generic[T]):
 
 #: Client authentication at the token, introspection and revocation endpoints
 #: (``oauth_cc.server.client_auth.ClientAuthMethod``).
-client_auth_methods: Registry[Any] = Registry("client authentication method")
+client_auth_methods: Registry[ClientAuthMethod] = Registry("client authentication method")
 
 #: Grant handlers by ``grant_type`` (``oauth_cc.server.grants.Grant``).
-grant_types: Registry[Any] = Registry("grant type")
+grant_types: Registry[Grant] = Registry("grant type")
 
 #: Access-token types by ``token_type`` (``oauth_cc.resource.token_types.TokenType``).
-token_types: Registry[Any] = Registry("token type")
+token_types: Registry[TokenType] = Registry("token type")
 
 
 def client_auth_method_choices() -> list[tuple[str, str]]:

@@ -28,4 +28,4 @@ FILTER = CredentialHidingFilter()
 
 def protect(request: HttpRequest) -> None:
     """Use the credential-hiding filter for any error report about ``request``."""
-    request.exception_reporter_filter = FILTER  # type: ignore[attr-defined]
+    request.exception_reporter_filter = FILTER

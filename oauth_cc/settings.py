@@ -12,7 +12,7 @@ Values that are expensive to build from a setting (a ``MultiFernet``, say) are c
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
@@ -159,7 +159,7 @@ class OAuthCCSettings:
     def derived(self, name: str, factory: Callable[[], T]) -> T:
         """Return a value built from settings, building it once until the next reload."""
         try:
-            return self._derived[name]
+            return cast(T, self._derived[name])
         except KeyError:
             value = self._derived[name] = factory()
             return value

@@ -35,7 +35,9 @@ def _from_header(request: HttpRequest) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION")
     if header is None:
         return None
-    scheme, separator, rest = _SCHEME.match(header).groups()
+    match = _SCHEME.match(header)
+    assert match is not None  # every group may be empty: the pattern matches any string
+    scheme, separator, rest = match.groups()
     if scheme.lower() != "bearer":
         return None  # another scheme (Basic, ...): not our credentials (BEARER-08)
     if separator.strip(" "):  # RFC 6750 §2.1: 1*SP, not a tab or another space character

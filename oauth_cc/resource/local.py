@@ -99,9 +99,13 @@ def version_file() -> str:
     configured = oauth_cc_settings.REVOCATION_VERSION_FILE
     if configured:
         return str(configured)
-    database = connections[router.db_for_read(RevokedToken)].settings_dict
+    connection = connections[router.db_for_read(RevokedToken)]
+    database = connection.settings_dict
     identity = "|".join(str(database.get(name) or "")
                         for name in ("ENGINE", "NAME", "HOST", "PORT"))
+    name = str(database.get("NAME") or "")
+    if connection.vendor == "sqlite" and (name == ":memory:" or "mode=memory" in name):
+        identity += f"|{os.getpid()}"  # an in-memory database belongs to one process
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
     return os.path.join(tempfile.gettempdir(), f"oauth_cc-revocations-{digest}")
 

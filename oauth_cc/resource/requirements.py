@@ -52,8 +52,8 @@ def _scope_set(value: Any) -> frozenset[str]:
 
 
 #: Parsed declarations by (declaration object, method, action).
-_memo: dict[tuple[int, str, str | None], tuple[Any, Any]] = caches.register(
-    "scope_requirements", {})
+_memo: dict[tuple[int, str, str | None], tuple[Any, tuple[frozenset[str], ...] | None]] = (
+    caches.register("scope_requirements", {}))
 
 
 def requirement(spec: Any, *, method: str, action: str | None = None,

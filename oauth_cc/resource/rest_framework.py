@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
@@ -29,6 +29,14 @@ from .principal import ClientPrincipal
 from .requirements import AnyOf, check_scopes, requirement, unmapped, validate_spec
 from .token_types import for_request
 from .verification import AccessToken
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class _ScopedFactory(Protocol):
+        """A ``HasScope`` class or a ``_ScopedHolder``: both build with these keywords."""
+
+        def __call__(self, *, decisive: bool, record: bool) -> Any: ...
 
 __all__ = ["AnyOf", "BearerTokenAuthentication", "HasScope", "OAuthAPIException",
            "required_scopes"]
@@ -108,7 +116,7 @@ class _Scoped:
 def _instantiate(operand: Any, *, record: bool) -> Any:
     if isinstance(operand, _Scoped) or (isinstance(operand, type) and issubclass(
             operand, _Scoped)):
-        return operand(decisive=False, record=record)
+        return cast("_ScopedFactory", operand)(decisive=False, record=record)
     return operand()
 
 
@@ -163,8 +171,13 @@ class _Composing:
         return _ScopedHolder(NOT, self)
 
 
-class _ScopedHolder(_Composing, _Scoped, OperandHolder):
+# DRF's stubs type ``~`` as giving a SingleOperandHolder (and the metaclass's ``|`` is
+# type's union): ours give a _ScopedHolder, an OperandHolder, as DRF's own code allows.
+class _ScopedHolder(_Composing, _Scoped, OperandHolder):  # type: ignore[misc]
     """A composition involving ``HasScope``; called, it builds the operator instance."""
+
+    # DRF's stubs declare an instance here; it is the operator class (AND, OR or NOT).
+    operator_class: type  # type: ignore[assignment]
 
     def __init__(self, operator_class: type, *operands: Any) -> None:
         self.operator_class = operator_class
@@ -187,7 +200,7 @@ class _ScopedHolder(_Composing, _Scoped, OperandHolder):
         return hash((self.operator_class, self.operands))
 
 
-class _ScopePermissionMetaclass(_Composing, BasePermissionMetaclass):
+class _ScopePermissionMetaclass(_Composing, BasePermissionMetaclass):  # type: ignore[misc]
     pass
 
 
@@ -225,6 +238,7 @@ class HasScope(_Scoped, BasePermission, metaclass=_ScopePermissionMetaclass):
             return True
         if failure is _REFUSED:
             return False
+        assert isinstance(failure, ResourceError)  # neither None nor _REFUSED: the error
         if self.decisive:
             raise OAuthAPIException(failure)
         if self.record and getattr(request, FAILURE_ATTRIBUTE, None) is None:
@@ -242,13 +256,15 @@ class HasScope(_Scoped, BasePermission, metaclass=_ScopePermissionMetaclass):
         if spec is None:
             spec = getattr(view, "required_scopes", None)
         owner, action = type(view).__name__, getattr(view, "action", None)
-        alternatives = requirement(spec, method=request.method, action=action, owner=owner)
+        # A str once DRF dispatches (its dispatch has called request.method.lower()).
+        method = cast(str, request.method)
+        alternatives = requirement(spec, method=method, action=action, owner=owner)
         if alternatives is None:
-            if not _handles(view, request.method):
+            if not _handles(view, method):
                 return None  # nothing runs: DRF answers 405
-            if request.method == "OPTIONS":
+            if method == "OPTIONS":
                 return _REFUSED
-            raise unmapped(owner, request.method, action)
+            raise unmapped(owner, method, action)
         try:
             check_scopes(token, alternatives)
         except InsufficientScope as failure:

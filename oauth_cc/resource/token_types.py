@@ -138,7 +138,7 @@ def for_request(request: HttpRequest) -> TokenType:
     if "HTTP_AUTHORIZATION" in request.META:
         for token_type in token_types:
             if token_type.matches(request):
-                return token_type  # type: ignore[no-any-return]
+                return token_type
     found = token_types.get(DEFAULT_TOKEN_TYPE)
     return found if found is not None else _BEARER
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from django.views.decorators.debug import sensitive_variables
@@ -36,6 +36,9 @@ from ..settings import oauth_cc_settings
 from . import introspection
 from .key_sources import KeySource, key_source
 from .stores import LocalStore, StoreUnavailable, local_store
+
+if TYPE_CHECKING:
+    from jwt.types import Options
 
 logger = logging.getLogger("oauth_cc.validation")
 
@@ -66,11 +69,14 @@ class AccessToken:
 
 
 def expected_issuer() -> str | None:
-    return oauth_cc_settings.TRUSTED_ISSUER or oauth_cc_settings.ISSUER
+    issuer: str | None = oauth_cc_settings.TRUSTED_ISSUER or oauth_cc_settings.ISSUER
+    return issuer
 
 
 def expected_audience() -> str | None:
-    return oauth_cc_settings.RESOURCE_AUDIENCE or oauth_cc_settings.DEFAULT_AUDIENCE
+    audience: str | None = (oauth_cc_settings.RESOURCE_AUDIENCE
+                            or oauth_cc_settings.DEFAULT_AUDIENCE)
+    return audience
 
 
 # --- the verified-token and rejected-token caches -------------------------------------------
@@ -280,7 +286,7 @@ def _canonical(segment: str) -> bool:
     return rest == 0 or (rest != 1 and segment[-1] in _LAST[rest])
 
 
-def _decode_options(audience: str | None) -> dict[str, Any]:
+def _decode_options(audience: str | None) -> Options:
     # Times are checked against oauth_cc.clock, the project's one clock, not by PyJWT.
     return {"require": REQUIRED_CLAIMS, "verify_signature": True,
             "verify_aud": audience is not None,

@@ -15,7 +15,7 @@ that changes an ``Audience``), so a token request still costs one query.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -73,7 +73,7 @@ def resolve(client: Client, resources: list[str]) -> str | list[str]:
             raise InvalidTarget("A requested resource is not allowed for this client.")
         unique = sorted(set(resources))
         return unique[0] if len(unique) == 1 else unique
-    default = oauth_cc_settings.DEFAULT_AUDIENCE
+    default: str = oauth_cc_settings.DEFAULT_AUDIENCE  # a str: system check E004
     if default in allowed:
         return default
     if len(allowed) == 1 and _usable(allowed[0]):
@@ -85,6 +85,6 @@ def lifetime_cap(audience: str | list[str]) -> int | None:
     """The shortest lifetime set on the token's audiences, if any."""
     found = registry()
     names = [audience] if isinstance(audience, str) else audience
-    lifetimes = [found[n].access_token_lifetime for n in names
-                 if n in found and found[n].access_token_lifetime]
+    lifetimes = cast("list[int]", [found[n].access_token_lifetime for n in names
+                                   if n in found and found[n].access_token_lifetime])
     return min(lifetimes) if lifetimes else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hmac
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from django.http import HttpRequest
@@ -24,6 +25,9 @@ from ..models import Client, ClientSecret, TokenEndpointAuthMethod
 from ..registry import client_auth_methods
 from .client_auth import ClientAuthMethod, report, searchable
 from .http import FormParameters
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
 
 MAX_SECRET_LENGTH = 512
 
@@ -64,7 +68,8 @@ _BOOLEANS = frozenset(i for i, name in enumerate(_FIELDS)
                       if name in ("is_active", "can_introspect"))
 
 
-def usable_secrets_queryset(client_id: str, at: datetime) -> object:
+def usable_secrets_queryset(client_id: str, at: datetime
+                            ) -> QuerySet[ClientSecret, tuple[Any, ...]]:
     """The active client ``client_id``'s fields, once per usable secret, with its digest."""
     return (ClientSecret.objects.usable(at)
             .filter(client__client_id=client_id, client__is_active=True)

@@ -8,6 +8,7 @@ is not used: it decodes leniently and would accept other content types.
 
 from __future__ import annotations
 
+from typing import cast
 from urllib.parse import parse_qsl
 
 from django.conf import settings
@@ -64,7 +65,8 @@ def parse_form(
     """Parse an ``application/x-www-form-urlencoded`` UTF-8 body (GEN-04, TOK-02..05)."""
     if request.content_type != FORM_CONTENT_TYPE:
         raise InvalidRequest("The body must be application/x-www-form-urlencoded.")
-    charset = request.content_params.get("charset")
+    # Django sets content_params (a dict) whenever it sets content_type.
+    charset = cast("dict[str, str]", request.content_params).get("charset")
     if charset is not None and charset.lower() not in ("utf-8", "utf8"):
         raise InvalidRequest("The body must be encoded in UTF-8.")
     limit = int(oauth_cc_settings.MAX_REQUEST_BODY)

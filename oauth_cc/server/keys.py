@@ -12,7 +12,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import serialization
@@ -73,7 +73,7 @@ def encrypt_private_key(private_key: Any) -> bytes:
     return fernet().encrypt(der)
 
 
-def decrypt_private_key(token: bytes) -> Any:
+def decrypt_private_key(token: bytes | memoryview) -> Any:
     try:
         der = fernet().decrypt(bytes(token))
     except InvalidToken as exc:
@@ -230,7 +230,8 @@ def rotate(*, immediate: bool = False, algorithm: str | None = None) -> list[str
         key = create_key(algorithm)
         done.append(f"created {key.kid} ({key.algorithm}): published, not yet signing")
     else:
-        key = promote(pending.first())
+        # exists() above, under the rotation lock: first() finds the key.
+        key = promote(cast(SigningKey, pending.first()))
         done.append(f"activated {key.kid}; the previous key is retired and still published")
     return done
 

@@ -10,7 +10,7 @@ export DEMO_PORT
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test typecheck test-min test-postgres fuzz cluster cluster-down fleet-test lint bench clean
+.PHONY: demo test typecheck docs quickstart test-min test-postgres fuzz cluster cluster-down fleet-test lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "oauth_cc needs Python 3.11 or newer; set PYTHON=python3.x")'
@@ -68,6 +68,14 @@ cluster-down: $(STAMP)
 fleet-test: $(STAMP)
 	$(BIN)/python -m fleet run -- $(BIN)/python -m pytest tests/fleet -rxX -s
 
+## Build the documentation site into site/ with mkdocs build --strict (its own virtualenv, .venv-docs).
+docs:
+	PYTHON=$(PYTHON) bash ci/docs.sh
+
+## Follow docs/quickstart.md literally in a new startproject, with a wheel built from this checkout.
+quickstart:
+	PYTHON=$(PYTHON) bash ci/quickstart.sh
+
 ## Run the test suite against the lowest versions pyproject.toml allows (ci/constraints-min.txt).
 test-min:
 	PYTHON=$(PYTHON) bash ci/test-min.sh
@@ -77,4 +85,4 @@ lint: $(STAMP)
 	$(BIN)/python -m ruff check .
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .venv-min build dist *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .venv-min .venv-docs site build dist *.egg-info

@@ -1,7 +1,11 @@
 """Django admin for clients, their secrets, scopes, audiences, signing keys and tokens.
 
-A client secret is shown exactly once, in the response that creates it, and is never written
-anywhere else: not in the session, the messages framework, a log entry or a log line. Signing
+A client secret is shown exactly once and is never written anywhere lasting: not in the
+session, the messages framework, a log entry or a log line. The POST that creates it answers
+with a redirect (303) to ``<client changelist>/secrets/<handle>/``; the new secrets wait for
+that one GET in a cache (``OAUTH_CC['REVOCATION_CACHE']``), encrypted with a key derived
+from the handle, for ``SECRET_PAGE_SECONDS`` (see ``SecretPage``). A reload, or another
+user, finds nothing: the secret is never shown twice and nothing is created twice. Signing
 keys are read-only; the only way to change them is a rotation step (``keys.rotate()``).
 
 Tokens are read-only too. An operator revokes a JWT or opaque access token by pasting it into
@@ -12,12 +16,19 @@ be revoked from their list. Expired rows are deleted by ``manage.py purgetokens`
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import logging
+import secrets as secrets_module
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from cryptography.fernet import Fernet, InvalidToken
 from django import forms
 from django.contrib import admin, messages
+from django.core.cache import BaseCache, caches
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -53,6 +64,8 @@ if TYPE_CHECKING:
 # The admin and form classes below subclass ModelAdmin, TabularInline and ModelForm without
 # their model as a type argument (``# type: ignore[type-arg]``): those classes are generic
 # only in django-stubs, and subscripting them at run time needs django_stubs_ext.monkeypatch().
+
+logger = logging.getLogger("oauth_cc.admin")
 
 SECRETS_TEMPLATE = "admin/oauth_cc/client/new_secrets.html"
 ROTATE_TEMPLATE = "admin/oauth_cc/signingkey/rotate.html"
@@ -193,11 +206,115 @@ class ClientSecretInline(admin.TabularInline):  # type: ignore[type-arg]
 
 @dataclass(frozen=True)
 class NewSecret:
-    """One plaintext secret for the response that shows it; never stored."""
+    """One plaintext secret for the page that shows it; kept only as ``SecretPage`` says."""
 
     client: Client
     secret: str
     change_url: str
+
+
+class HttpResponseSeeOther(HttpResponseRedirect):
+    """303: the browser follows with a GET, and a reload repeats the GET, not the POST."""
+
+    status_code = 303
+
+
+#: How long new secrets wait for their page (seconds): the redirect is followed at once.
+SECRET_PAGE_SECONDS = 120
+_SECRET_PAGE_PREFIX = "oauth_cc:admin:secret-page:"  # noqa: S105 (a cache key prefix)
+_CREATED, _GENERATED = "created", "generated"
+_TITLES: dict[str, StrOrPromise] = {
+    _CREATED: _("Client created: copy its secret now"),
+    _GENERATED: _("New secrets: copy them now"),
+}
+
+
+def secret_page_cache() -> BaseCache:
+    """Where new secrets wait for their page: ``OAUTH_CC['REVOCATION_CACHE']``."""
+    return caches[oauth_cc_settings.REVOCATION_CACHE]
+
+
+@dataclass(frozen=True)
+class SecretPage:
+    """New secrets between the POST that made them and the one GET that shows them.
+
+    They wait in the cache ``OAUTH_CC['REVOCATION_CACHE']`` names (``default`` unless set;
+    the cache oauth_cc already needs shared between processes, check W002) under a handle,
+    ``secrets.token_urlsafe(32)``, that only the redirect's URL carries. The cache key is a
+    digest of the handle and the entry is encrypted (Fernet) with a key derived from it, so
+    the cache alone (a Redis dump, a shared memcached) reveals no secret, and the URL alone,
+    once used, finds nothing. The entry names the user who made it and the clients; the
+    first GET by that user takes it out (single use), and it expires after
+    ``SECRET_PAGE_SECONDS``.
+
+    With a per-process cache (``LocMemCache``, Django's default) and several server
+    processes, the GET may reach a process that never saw the entry: it then says that the
+    secret has expired (generate a new one). Such deployments need a shared cache (Redis,
+    memcached, the database cache) there. When the cache keeps nothing (``DummyCache``) or
+    fails, the POST shows the secrets itself, as before post/redirect/get.
+    """
+
+    user_pk: str
+    kind: str
+    secrets: tuple[tuple[Any, str], ...]  # (client pk, plaintext secret)
+
+    @staticmethod
+    def _derive(handle: str, purpose: bytes) -> bytes:
+        return hashlib.sha256(purpose + b"\x00" + handle.encode("ascii")).digest()
+
+    @classmethod
+    def _cache_key(cls, handle: str) -> str:
+        return _SECRET_PAGE_PREFIX + cls._derive(handle, b"cache key").hex()
+
+    @classmethod
+    def _fernet(cls, handle: str) -> Fernet:
+        return Fernet(base64.urlsafe_b64encode(cls._derive(handle, b"encryption key")))
+
+    @sensitive_variables()
+    def store(self) -> str | None:
+        """Put the entry in the cache; its handle, or None when the cache did not keep it
+        (a ``DummyCache``, an unreachable server)."""
+        handle = secrets_module.token_urlsafe(32)
+        payload = json.dumps({"user": self.user_pk, "kind": self.kind,
+                              "secrets": [list(pair) for pair in self.secrets]})
+        key = self._cache_key(handle)
+        try:
+            cache = secret_page_cache()
+            cache.set(key, self._fernet(handle).encrypt(payload.encode()), SECRET_PAGE_SECONDS)
+            if not cache.has_key(key):
+                return None
+        except Exception:  # any cache backend's error: show the secrets at once instead
+            logger.warning("the admin's secret page could not use its cache",
+                           exc_info=True)
+            return None
+        return handle
+
+    @classmethod
+    @sensitive_variables()
+    def take(cls, handle: str, user_pk: str) -> SecretPage | None:
+        """The entry for ``handle`` if ``user_pk`` made it, removed from the cache; None if
+        there is none (used, expired, another process's memory) or another user made it
+        (then it stays for its maker)."""
+        key = cls._cache_key(handle)
+        try:
+            cache = secret_page_cache()
+            token = cache.get(key)
+            if not isinstance(token, bytes):
+                return None
+            data = json.loads(cls._fernet(handle).decrypt(token))
+            if data["user"] != user_pk:
+                return None
+            # Only the request that removes the entry shows it: two GETs at once show it once.
+            if not cache.delete(key):
+                return None
+        except (InvalidToken, ValueError, KeyError, TypeError):
+            return None
+        except Exception:  # the cache went away between the POST and the GET
+            logger.warning("the admin's secret page could not read its cache",
+                           exc_info=True)
+            return None
+        return cls(data["user"], data["kind"],
+                   tuple((pk, secret) for pk, secret in data["secrets"]))
 
 
 class TokenFormatFilter(admin.SimpleListFilter):
@@ -268,8 +385,7 @@ class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         new = self._add_secret(request, obj, label="created in the admin")
         self.message_user(request, _("The client “%(name)s” was added.") % {"name": obj.name},
                           messages.SUCCESS)
-        title = _("Client created: copy its secret now")
-        return self._secrets_response(request, [new], title)
+        return self._secrets_redirect(request, [new], _CREATED)
 
     @admin.action(description=_("Deactivate selected clients"), permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Client]) -> None:
@@ -294,24 +410,73 @@ class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 self._add_secret(request, client, label="generated in the admin")
                 for client in queryset.select_for_update().order_by("name", "client_id")
             ]
-        return self._secrets_response(request, created, _("New secrets: copy them now"))
+        return self._secrets_redirect(request, created, _GENERATED)
 
     def _add_secret(self, request: HttpRequest, client: Client, label: str) -> NewSecret:
         secret = client.add_secret(label=label)
         self.log_change(request, client, f"Generated a new secret {credentials.hint(secret)}")
-        url = reverse("admin:oauth_cc_client_change", args=[client.pk],
-                      current_app=self.admin_site.name)
-        return NewSecret(client, secret, url)
+        return NewSecret(client, secret, self._change_url(client))
 
-    def _secrets_response(self, request: HttpRequest, new: list[NewSecret],
-                          title: StrOrPromise) -> HttpResponse:
+    def get_urls(self) -> list[URLPattern]:
+        opts = self.opts
+        view = self.admin_site.admin_view(self.secrets_view)
+        return [path("secrets/<str:handle>/", view,
+                     name=f"{opts.app_label}_{opts.model_name}_secrets"),
+                *super().get_urls()]
+
+    @sensitive_variables()
+    def _secrets_redirect(self, request: HttpRequest, new: list[NewSecret],
+                          kind: str) -> HttpResponse:
+        """Post/redirect/get: keep ``new`` for the one GET of the secrets page and redirect
+        there (303). If the cache keeps nothing, show the secrets in this response."""
+        if not new:
+            return self._secrets_response(request, new, _TITLES[kind])
+        page = SecretPage(str(request.user.pk), kind,
+                          tuple((item.client.pk, item.secret) for item in new))
+        handle = page.store()
+        if handle is None:
+            return self._secrets_response(request, new, _TITLES[kind])
+        url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_secrets",
+                      args=[handle], current_app=self.admin_site.name)
+        return _no_store(HttpResponseSeeOther(url))
+
+    def secrets_view(self, request: HttpRequest, handle: str) -> HttpResponse:
+        """GET, once: the secrets a POST of this user just made; then, or for anyone else,
+        a page saying they have been shown or have expired (410)."""
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        page = SecretPage.take(handle, str(request.user.pk))
+        if page is None:
+            return self._secrets_gone(request)
+        clients = Client.objects.in_bulk([pk for pk, _secret in page.secrets])
+        new = [
+            NewSecret(clients[pk], secret, self._change_url(clients[pk]))
+            for pk, secret in page.secrets
+            if pk in clients and self.has_change_permission(request, clients[pk])
+        ]
+        if not new:
+            return self._secrets_gone(request)
+        return self._secrets_response(request, new, _TITLES.get(page.kind, _TITLES[_GENERATED]))
+
+    def _change_url(self, client: Client) -> str:
+        return reverse("admin:oauth_cc_client_change", args=[client.pk],
+                       current_app=self.admin_site.name)
+
+    def _secrets_gone(self, request: HttpRequest) -> HttpResponse:
+        return self._secrets_response(request, [], _("Secret already shown or expired"),
+                                      gone=True)
+
+    def _secrets_response(self, request: HttpRequest, new: Sequence[NewSecret],
+                          title: StrOrPromise, *, gone: bool = False) -> HttpResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": title,
             "new_secrets": new,
+            "secrets_gone": gone,
         }
-        return _no_store(TemplateResponse(request, SECRETS_TEMPLATE, context))
+        return _no_store(TemplateResponse(request, SECRETS_TEMPLATE, context,
+                                          status=410 if gone else 200))
 
 
 # --- secrets and scopes -------------------------------------------------------------------

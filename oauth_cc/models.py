@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
@@ -135,6 +136,10 @@ def _forget_deleted_scope(sender: type[Scope], instance: Scope, **kwargs: Any) -
             client.save(update_fields=["allowed_scopes", "default_scopes", "updated_at"])
 
 
+#: ``ValidationError`` code of a client name already in use (``oauth_cc_client_name_unique``).
+CLIENT_NAME_TAKEN = "client_name_taken"
+
+
 class Client(models.Model):
     """A confidential OAuth client that uses the client-credentials grant.
 
@@ -185,9 +190,33 @@ class Client(models.Model):
 
     class Meta:
         ordering = ["name", "client_id"]
+        constraints = [
+            # Names identify clients to people (admin, logs, createclient): one per name,
+            # ignoring case, so that "Billing" and "billing" are not two clients.
+            models.UniqueConstraint(
+                Lower("name"), name="oauth_cc_client_name_unique",
+                violation_error_code=CLIENT_NAME_TAKEN,
+                violation_error_message=_("A client with this name already exists (names "
+                                          "are compared without regard to case)."),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.client_id})"
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        """Django reports a constraint on an expression as a non-field error; report the
+        name's uniqueness on ``name``, where forms show it next to the field."""
+        try:
+            super().validate_constraints(exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict({})
+            general = errors.pop(NON_FIELD_ERRORS, [])
+            for error in general:
+                key = "name" if getattr(error, "code", None) == CLIENT_NAME_TAKEN else (
+                    NON_FIELD_ERRORS)
+                errors.setdefault(key, []).append(error)
+            raise ValidationError(errors) from None
 
     def clean(self) -> None:
         super().clean()

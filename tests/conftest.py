@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -89,6 +90,9 @@ def signing_key(db: Any) -> SigningKey:
     return install_key("RS256")
 
 
+_client_numbers = itertools.count(1)
+
+
 @pytest.fixture
 def make_client(db: Any) -> Callable[..., tuple[Client, str]]:
     """Create a client; returns ``(client, plaintext_secret)``."""
@@ -102,7 +106,8 @@ def make_client(db: Any) -> Callable[..., tuple[Client, str]]:
             Scope.objects.get_or_create(name=name)
         for identifier in fields.get("allowed_audiences", "").split():
             Audience.objects.get_or_create(identifier=identifier)
-        fields.setdefault("name", "test client")
+        # Client names are unique (ignoring case): number the default one.
+        fields.setdefault("name", f"test client {next(_client_numbers)}")
         client = Client.objects.create(
             allowed_scopes=scope,
             default_scopes=scope if default_scope is None else default_scope,

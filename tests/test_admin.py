@@ -5,12 +5,16 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
 from django.contrib.sessions.models import Session
+from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.test import Client as HttpClient
 
 from oauth_cc.models import Client, ClientSecret, Scope, SigningKey
@@ -87,6 +91,18 @@ def secrets_on_page(response: Any) -> list[str]:
     return SECRET_PATTERN.findall(response.content.decode())
 
 
+def post_then_get(http: HttpClient, url: str, data: dict[str, Any]) -> tuple[Any, Any]:
+    """POST that makes secrets, then the GET its 303 leads to: ``(redirect, page)``. The
+    redirect itself carries no secret, in its body, its Location or a cookie."""
+    redirect = http.post(url, data)
+    assert redirect.status_code == 303, form_errors(redirect)
+    assert "no-store" in redirect["Cache-Control"]
+    assert secrets_on_page(redirect) == []
+    assert not SECRET_PATTERN.search(redirect["Location"])
+    assert not any(SECRET_PATTERN.search(m.value) for m in redirect.cookies.values())
+    return redirect, http.get(redirect["Location"])
+
+
 def token_status(client_id: str, secret: str) -> tuple[int, dict[str, Any]]:
     response = post_token(HttpClient(), GRANT, auth=(client_id, secret))
     return response.status_code, response.json()
@@ -117,7 +133,7 @@ def scopes_registered(db: Any) -> list[str]:
 def test_add_client_shows_the_secret_once(
     admin_client: HttpClient, signing_key: SigningKey, scopes_registered: list[str]
 ) -> None:
-    response = admin_client.post(CLIENT_ADD, add_form())
+    redirect, response = post_then_get(admin_client, CLIENT_ADD, add_form())
 
     assert response.status_code == 200, form_errors(response)
     assert "admin/oauth_cc/client/new_secrets.html" in [t.name for t in response.templates]
@@ -135,6 +151,13 @@ def test_add_client_shows_the_secret_once(
     assert secret not in stored.hint
     assert stored_anywhere(admin_client, secret) == []
     assert not any(secret in morsel.value for morsel in response.cookies.values())
+
+    again = admin_client.get(redirect["Location"])  # a reload: shown once, nothing created
+    assert again.status_code == 410
+    assert secrets_on_page(again) == []
+    assert "has been shown already" in again.content.decode()
+    assert Client.objects.filter(name="billing service").count() == 1
+    assert client.secrets.count() == 1
 
     status, body_json = token_status(client.client_id, secret)
     assert status == 200, body_json
@@ -201,7 +224,7 @@ def test_scope_checkboxes_save_canonical_strings(
         allowed_scopes=["write", "read", "admin"], default_scopes=["write", "read"],
     ))
 
-    assert response.status_code == 200, form_errors(response)
+    assert response.status_code == 303, form_errors(response)
     client = Client.objects.get()
     assert client.allowed_scopes == "admin read write"
     assert client.default_scopes == "read write"
@@ -284,7 +307,7 @@ def test_generate_new_secret_action(
     first, first_old = make_client(name="first")
     second, second_old = make_client(name="second")
 
-    response = admin_client.post(CLIENT_LIST, {
+    _redirect, response = post_then_get(admin_client, CLIENT_LIST, {
         "action": "generate_secret", "_selected_action": [first.pk, second.pk],
     })
 
@@ -583,3 +606,78 @@ def test_rotation_needs_change_permission(db: Any) -> None:
     assert KEY_ROTATE not in listing.content.decode()
     assert http.post(KEY_ROTATE).status_code == 403
     assert not SigningKey.objects.exists()
+
+
+# --- client names are unique, ignoring case -------------------------------------------------
+
+def test_add_form_refuses_a_name_in_use(
+    admin_client: HttpClient, make_client: MakeClient, scopes_registered: list[str]
+) -> None:
+    make_client(name="Billing Service")
+
+    response = admin_client.post(CLIENT_ADD, add_form(name="billing service"))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "already exists" in " ".join(errors["name"]), errors
+    assert Client.objects.count() == 1
+    assert secrets_on_page(response) == []
+
+
+def test_change_form_refuses_renaming_onto_a_name_in_use(
+    admin_client: HttpClient, make_client: MakeClient
+) -> None:
+    make_client(name="reports")
+    client, _ = make_client(name="billing")
+
+    response = admin_client.post(client_change(client), change_form(client, name="REPORTS"))
+
+    assert response.status_code == 200
+    assert "name" in response.context["adminform"].form.errors
+    client.refresh_from_db()
+    assert client.name == "billing"
+    # Saving a client under its own name (in another case) is no conflict.
+    response = admin_client.post(client_change(client), change_form(client, name="Billing"))
+    assert response.status_code == 302, form_errors(response)
+
+
+def test_createclient_refuses_a_name_in_use(make_client: MakeClient) -> None:
+    make_client(name="billing")
+
+    with pytest.raises(CommandError, match="name: A client with this name already exists"):
+        call_command("createclient", "Billing", "--scope", "read")
+    assert Client.objects.count() == 1
+
+
+def test_the_database_refuses_a_name_in_use(make_client: MakeClient) -> None:
+    make_client(name="billing")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Client.objects.create(name="BILLING")
+
+
+def test_demo_setup_runs_twice(db: Any) -> None:
+    call_command("demo_setup", stdout=StringIO())
+    call_command("demo_setup", stdout=StringIO())
+
+    assert Client.objects.filter(name__in=["demo-client", "demo-opaque-client"]).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_renames_existing_duplicate_names() -> None:
+    before = [("oauth_cc", "0003_auth_method_choices_from_registry")]
+    after = [("oauth_cc", "0004_client_name_unique")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps.get_model("oauth_cc", "Client")
+    first = old.objects.create(name="billing", client_id="c1")
+    second = old.objects.create(name="Billing", client_id="c2")
+    other = old.objects.create(name="reports", client_id="c3")
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+
+    names = dict(Client.objects.values_list("client_id", "name"))
+    assert names == {first.client_id: "billing", second.client_id: "Billing (c2)",
+                     other.client_id: "reports"}

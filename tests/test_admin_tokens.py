@@ -176,7 +176,7 @@ def test_client_form_saves_audiences_and_token_settings(admin_client: HttpClient
         can_introspect="on",
     ))
 
-    assert response.status_code == 200, form_errors(response)
+    assert response.status_code == 303, form_errors(response)  # to the secret page
     client = Client.objects.get()
     assert client.allowed_audiences == f"{ORDERS} {REPORTS}"
     assert client.token_format == "opaque"

@@ -376,8 +376,11 @@ def test_parallel_secret_generation_for_one_client_GEN_06_GEN_07(client, jwt_cli
         return [Client.objects.get(pk=c.pk).add_secret(label="thread")]
 
     def admin_action() -> list[str]:
-        response = logged_in(superuser).post(CLIENT_LIST, {
+        http = logged_in(superuser)
+        redirect = http.post(CLIENT_LIST, {
             "action": "generate_secret", "_selected_action": [c.pk]})
+        assert redirect.status_code == 303  # post/redirect/get: the secrets page is a GET
+        response = http.get(redirect["Location"])
         assert response.status_code == 200
         return SECRET_PATTERN.findall(response.content.decode())
 

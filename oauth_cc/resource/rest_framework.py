@@ -1,4 +1,5 @@
-"""Django REST framework integration: ``BearerTokenAuthentication`` and ``HasScope``.
+"""Django REST framework integration: ``BearerTokenAuthentication``, ``HasScope`` and
+``HasScopeOrStaff``.
 
 Both answer with the same errors as every other part of oauth_cc (``oauth_cc.errors``),
 through DRF's own exception handling: an ``OAuthAPIException`` carries the error's status,
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
 
         def __call__(self, *, decisive: bool, record: bool) -> Any: ...
 
-__all__ = ["AnyOf", "BearerTokenAuthentication", "HasScope", "OAuthAPIException",
-           "required_scopes"]
+__all__ = ["AnyOf", "BearerTokenAuthentication", "HasScope", "HasScopeOrStaff",
+           "OAuthAPIException", "required_scopes"]
 
 logger = logging.getLogger("oauth_cc.rest_framework")
 
@@ -275,6 +276,51 @@ class HasScope(_Scoped, BasePermission, metaclass=_ScopePermissionMetaclass):
 
 #: A refusal that is not the scope check's to explain.
 _REFUSED = object()
+
+
+def _is_staff_user(request: Request) -> bool:
+    """A logged-in, active Django staff user (session or another Django-user authentication),
+    never a client with an access token."""
+    user = getattr(request, "user", None)
+    if user is None or isinstance(user, ClientPrincipal) or isinstance(request.auth,
+                                                                       AccessToken):
+        return False
+    return (getattr(user, "is_authenticated", False) is True
+            and getattr(user, "is_staff", False) is True
+            and getattr(user, "is_active", True) is True)
+
+
+class HasScopeOrStaff(HasScope):
+    """``HasScope``, or a logged-in Django staff user: browse a protected API in DRF's
+    browsable API with the admin's session.
+
+    A request with an access token is judged by its scopes exactly as ``HasScope`` judges it
+    (403 ``insufficient_scope``, 401 without a token); a staff user
+    (``request.user.is_staff``, a real Django user authenticated by ``SessionAuthentication``
+    or another class that yields one) is allowed every method, as if holding every scope; any
+    other user gets DRF's 403. The view's ``required_scopes`` must still cover the method
+    (else ``ImproperlyConfigured``), so adding staff access never hides a missing
+    declaration. Put ``BearerTokenAuthentication`` first and ``SessionAuthentication`` after
+    it in ``authentication_classes``; session requests that write need DRF's CSRF token.
+    ``HasScopeOrStaff.require(...)`` and ``&``, ``|``, ``~`` work as with ``HasScope``.
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if _is_staff_user(request):
+            self._check_declared(request, view)
+            return True
+        return super().has_permission(request, view)
+
+    def _check_declared(self, request: Request, view: Any) -> None:
+        """``ImproperlyConfigured`` if the view declares no scopes for this request."""
+        spec = self.required_scopes
+        if spec is None:
+            spec = getattr(view, "required_scopes", None)
+        owner, action = type(view).__name__, getattr(view, "action", None)
+        method = cast(str, request.method)
+        if requirement(spec, method=method, action=action, owner=owner) is None and (
+                _handles(view, method) and method != "OPTIONS"):
+            raise unmapped(owner, method, action)
 
 
 def required_scopes(*scopes: Any) -> Callable[[Any], Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from oauth_cc import scopes
 from oauth_cc.models import Audience, Client, Scope, TokenEndpointAuthMethod, TokenFormat
@@ -74,7 +74,12 @@ class Command(BaseCommand):
                 _, new = Audience.objects.get_or_create(identifier=identifier)
                 if new:
                     new_audiences.append(identifier)
-            client.save()
+            try:
+                with transaction.atomic():
+                    client.save()
+            except IntegrityError:  # the same name, registered since full_clean() looked
+                raise CommandError(f"name: A client named {client.name!r} already exists."
+                                   ) from None
             secret = client.add_secret(label="created by createclient")
         if options["json"]:
             self.stdout.write(json.dumps({

@@ -10,7 +10,7 @@ export DEMO_PORT
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test typecheck docs quickstart test-min test-postgres fuzz cluster cluster-down fleet-test lint bench clean
+.PHONY: demo test typecheck docs quickstart package matrix test-min test-postgres fuzz cluster cluster-down fleet-test lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "oauth_cc needs Python 3.11 or newer; set PYTHON=python3.x")'
@@ -28,7 +28,7 @@ demo: $(STAMP)
 
 ## Run the whole test suite, then the import contracts, the type checker and the linter.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --cov --cov-report=term-missing:skip-covered
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m mypy --config-file ci/mypy.ini oauth_cc
 	$(BIN)/python -m ruff check .
@@ -76,6 +76,21 @@ docs:
 quickstart:
 	PYTHON=$(PYTHON) bash ci/quickstart.sh
 
+NOX_VENV ?= .venv-nox
+## Build the sdist and the wheel, twine check, check their contents, install the wheel fresh.
+package:
+	PYTHON=$(PYTHON) bash ci/package.sh $(PACKAGE_OUT)
+
+$(NOX_VENV)/.installed:
+	$(PYTHON) -m venv $(NOX_VENV)
+	$(NOX_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NOX_VENV)/bin/python -m pip install --quiet 'nox>=2025.10.14'
+	@touch $@
+
+## The suite on Python 3.11-3.13 x Django 5.2/6.0/6.1 (the interpreters found here).
+matrix: $(NOX_VENV)/.installed
+	$(NOX_VENV)/bin/nox $(NOX_ARGS)
+
 ## Run the test suite against the lowest versions pyproject.toml allows (ci/constraints-min.txt).
 test-min:
 	PYTHON=$(PYTHON) bash ci/test-min.sh
@@ -85,4 +100,4 @@ lint: $(STAMP)
 	$(BIN)/python -m ruff check .
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .venv-min .venv-docs site build dist *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .venv-min .venv-docs .venv-nox .nox .coverage site build dist *.egg-info

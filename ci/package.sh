@@ -125,7 +125,7 @@ for name in sorted(names):
         problems.append(f"the wheel ships {name} outside oauth_cc/")
 
 expected = {"oauth_cc/py.typed"}
-for folder, pattern in (("migrations", "*.py"), ("templates", "*")):
+for folder, pattern in (("migrations", "*.py"), ("templates", "*"), ("locale", "*.[mp]o")):
     expected |= {p.relative_to(root).as_posix()
                  for p in (root / "oauth_cc" / folder).rglob(pattern)
                  if p.is_file() and "__pycache__" not in p.parts}

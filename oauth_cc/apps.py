@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class OAuthCCConfig(AppConfig):
     name = "oauth_cc"
-    verbose_name = "OAuth client credentials"
+    verbose_name = _("OAuth client credentials")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -81,6 +81,8 @@ class Audience(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("audience")
+        verbose_name_plural = _("audiences")
         ordering = ["identifier"]
 
     def __str__(self) -> str:
@@ -118,6 +120,8 @@ class Scope(models.Model):
     description = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("scope")
+        verbose_name_plural = _("scopes")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -189,6 +193,8 @@ class Client(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("client")
+        verbose_name_plural = _("clients")
         ordering = ["name", "client_id"]
         constraints = [
             # Names identify clients to people (admin, logs, createclient): one per name,
@@ -278,6 +284,8 @@ class ClientSecret(models.Model):
     objects = ClientSecretQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("client secret")
+        verbose_name_plural = _("client secrets")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -327,6 +335,8 @@ class SigningKey(models.Model):
     objects = SigningKeyQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("signing key")
+        verbose_name_plural = _("signing keys")
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
@@ -367,6 +377,8 @@ class RevokedToken(models.Model):
     objects = ExpiringQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("revoked token")
+        verbose_name_plural = _("revoked tokens")
         ordering = ["-revoked_at"]
 
     def __str__(self) -> str:
@@ -388,6 +400,8 @@ class OpaqueToken(models.Model):
     objects = ExpiringQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("opaque token")
+        verbose_name_plural = _("opaque tokens")
         ordering = ["-issued_at"]
 
     def __str__(self) -> str:

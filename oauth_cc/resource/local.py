@@ -120,11 +120,6 @@ def _channel() -> CacheChannel | FileChannel:
     return oauth_cc_settings.derived("revocation_channel", build)
 
 
-def current_version() -> Any:
-    """The revocation version (one cache read, or one ``stat()``)."""
-    return _channel().read()
-
-
 def announce_revocation() -> None:
     """Tell every resource server reading the same channel that the list has changed. The
     revocation itself is already stored: a failure here is logged, and readers that cannot

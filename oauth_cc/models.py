@@ -66,19 +66,21 @@ class Audience(models.Model):
     """A protected API that tokens can be issued for (RFC 8707 resource, JWT ``aud``)."""
 
     identifier = models.CharField(
+        verbose_name=_("identifier"),
         max_length=255, unique=True, validators=[validate_audience_list],
         help_text=_("Absolute URI without fragment, e.g. https://api.example.com/orders. "
                     "Clients name it in the resource parameter; it becomes the token's aud."),
     )
-    name = models.CharField(max_length=200, blank=True)
-    description = models.TextField(blank=True)
-    is_active = models.BooleanField(default=True)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
     access_token_lifetime = models.PositiveIntegerField(
+        verbose_name=_("access token lifetime"),
         null=True, blank=True,
         help_text=_("Seconds; tokens for this API live no longer than this (nor longer than "
                     "the client's lifetime or OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME'])."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("audience")
@@ -116,8 +118,15 @@ class TokenEndpointAuthMethod:
 class Scope(models.Model):
     """A scope this server knows, with a description for humans."""
 
-    name = models.CharField(max_length=200, unique=True, validators=[validate_scope_token])
-    description = models.TextField(blank=True)
+    name = models.CharField(_("name"), max_length=200, unique=True,
+                            validators=[validate_scope_token])
+    description = models.TextField(_("description"), blank=True)
+    audiences = models.TextField(
+        _("audiences"), blank=True, validators=[validate_audience_list],
+        help_text=_("Absolute URIs of the APIs this scope means something to, separated by "
+                    "spaces. A token for another audience never carries it. Empty: every "
+                    "audience."),
+    )
 
     class Meta:
         verbose_name = _("scope")
@@ -153,44 +162,87 @@ class Client(models.Model):
     """
 
     client_id = models.CharField(
+        verbose_name=_("client ID"),
         max_length=100, unique=True, editable=False, default=credentials.generate_client_id
     )
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    is_active = models.BooleanField(default=True)
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
     token_endpoint_auth_method = models.CharField(
+        verbose_name=_("authentication method"),
         max_length=40,
         choices=registry.client_auth_method_choices,
         default=TokenEndpointAuthMethod.CLIENT_SECRET_BASIC,
     )
     allowed_scopes = models.TextField(
+        verbose_name=_("allowed scopes"),
         blank=True, validators=[validate_scope_list],
         help_text=_("Scopes this client may request, separated by spaces."),
     )
     default_scopes = models.TextField(
+        verbose_name=_("default scopes"),
         blank=True, validators=[validate_scope_list],
         help_text=_("Scopes granted when a request names none; a subset of the allowed ones."),
     )
     allowed_audiences = models.TextField(
+        verbose_name=_("allowed audiences"),
         blank=True, validators=[validate_audience_list],
         help_text=_("Absolute URIs of the APIs this client may get tokens for, separated by "
                     "spaces. Empty: only OAUTH_CC['DEFAULT_AUDIENCE']."),
     )
     access_token_lifetime = models.PositiveIntegerField(
+        verbose_name=_("access token lifetime"),
         null=True, blank=True,
         help_text=_("Seconds; empty uses OAUTH_CC['ACCESS_TOKEN_LIFETIME']. Capped at "
                     "OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME']."),
     )
     token_format = models.CharField(
+        verbose_name=_("token format"),
         max_length=10, choices=TokenFormat.choices, blank=True,
         help_text=_("Empty uses OAUTH_CC['ACCESS_TOKEN_FORMAT'] (jwt unless changed)."),
     )
     can_introspect = models.BooleanField(
+        verbose_name=_("may introspect"),
         default=False,
         help_text=_("May call the introspection endpoint (RFC 7662) about any token."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # --- keys and certificates (RFC 7591 §2, RFC 7523, RFC 8705) ---
+    jwks = models.TextField(
+        _("JWK Set"), blank=True,
+        help_text=_("The client's public keys as a JWK Set (JSON), for private_key_jwt and "
+                    "self_signed_tls_client_auth. Leave empty when a JWKS URI is given."),
+    )
+    jwks_uri = models.CharField(
+        _("JWKS URI"), max_length=500, blank=True,
+        help_text=_("An https URL where the client publishes its public keys; fetched with a "
+                    "timeout, cached, never following redirects."),
+    )
+    tls_client_auth_subject_dn = models.CharField(
+        _("certificate subject DN"), max_length=500, blank=True,
+        help_text=_("tls_client_auth: the expected subject of the client certificate, as an "
+                    "RFC 4514 string (e.g. CN=billing,O=Example). Set exactly one of the "
+                    "subject DN and the SAN fields."),
+    )
+    tls_client_auth_san_dns = models.CharField(
+        _("certificate SAN (DNS)"), max_length=255, blank=True)
+    tls_client_auth_san_uri = models.CharField(
+        _("certificate SAN (URI)"), max_length=500, blank=True)
+    tls_client_auth_san_ip = models.CharField(
+        _("certificate SAN (IP address)"), max_length=45, blank=True)
+    tls_client_auth_san_email = models.CharField(
+        _("certificate SAN (email)"), max_length=255, blank=True)
+    # --- sender-constrained tokens (RFC 8705 §3, RFC 9449 §5.2) ---
+    tls_client_certificate_bound_access_tokens = models.BooleanField(
+        _("certificate-bound tokens"), default=False,
+        help_text=_("Tokens are bound to the client's TLS certificate (cnf x5t#S256); a "
+                    "token request without a certificate is refused."),
+    )
+    dpop_bound_access_tokens = models.BooleanField(
+        _("DPoP required"), default=False,
+        help_text=_("Every token request must carry a DPoP proof; tokens are DPoP-bound."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("client")
@@ -235,6 +287,22 @@ class Client(models.Model):
             )
         if self.access_token_lifetime is not None and self.access_token_lifetime < 1:
             raise ValidationError({"access_token_lifetime": _("Must be at least one second.")})
+        method = registry.client_auth_methods.get(self.token_endpoint_auth_method)
+        if method is not None:
+            # Each method says what a client registered for it needs (keys, a subject).
+            method.check_registration(self)
+
+    @property
+    def jwks_keys(self) -> list[dict[str, Any]]:
+        """The JWKs of ``jwks`` (an empty list when none or malformed)."""
+        if not self.jwks:
+            return []
+        try:
+            document = json.loads(self.jwks)
+        except ValueError:
+            return []
+        found = document.get("keys") if isinstance(document, dict) else None
+        return [jwk for jwk in found if isinstance(jwk, dict)] if isinstance(found, list) else []
 
     @property
     def allowed_scope_set(self) -> frozenset[str]:
@@ -251,12 +319,16 @@ class Client(models.Model):
     def add_secret(self, *, expires_at: datetime | None = None, label: str = "") -> str:
         """Create a new secret for this client and return its plaintext, once."""
         plaintext = credentials.generate_secret()
+        method = registry.client_auth_methods.get(self.token_endpoint_auth_method)
         ClientSecret.objects.create(
             client=self,
             digest=credentials.digest(plaintext),
             hint=credentials.hint(plaintext),
             expires_at=expires_at,
             label=label,
+            # A method that checks a MAC with the secret (client_secret_jwt) keeps it
+            # encrypted at rest; every other method keeps only the digest (GEN-07).
+            encrypted_secret=method.seal(plaintext) if method is not None else None,
         )
         return plaintext
 
@@ -271,17 +343,38 @@ class ClientSecretQuerySet(models.QuerySet["ClientSecret"]):
 
 
 class ClientSecret(models.Model):
-    """One of a client's secrets. Only the SHA-256 digest is kept (GEN-07)."""
+    """One of a client's secrets. Only the SHA-256 digest is kept (GEN-07).
 
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="secrets")
-    digest = models.CharField(max_length=64, unique=True, editable=False)
-    hint = models.CharField(max_length=40, editable=False)
-    label = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    A secret imported from django-oauth-toolkit as a Django password hash is kept in
+    ``legacy_hash`` instead, with an unmatchable ``digest``; the first token request that
+    presents it replaces both by the SHA-256 digest (``oauth_cc.server.client_secret``).
+    """
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="secrets",
+                               verbose_name=_("client"))
+    digest = models.CharField(_("digest"), max_length=64, unique=True, editable=False)
+    hint = models.CharField(_("hint"), max_length=40, editable=False)
+    label = models.CharField(_("label"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    legacy_hash = models.CharField(
+        max_length=255, blank=True, editable=False, verbose_name=_("legacy hash"),
+        help_text=_("A Django password hash imported from django-oauth-toolkit; emptied "
+                    "when the client first presents the secret and its SHA-256 digest is "
+                    "stored instead."),
+    )
+    encrypted_secret = models.BinaryField(
+        _("encrypted secret"), null=True, blank=True, editable=False,
+        help_text=_("client_secret_jwt only: the secret itself, encrypted with "
+                    "OAUTH_CC['KEY_ENCRYPTION_KEYS'], since an HMAC is checked with it."),
+    )
 
     objects = ClientSecretQuerySet.as_manager()
+
+    #: Starts the ``digest`` of a secret kept as ``legacy_hash``: not hexadecimal, so no
+    #: SHA-256 digest of a presented secret can equal it.
+    UNMATCHABLE_DIGEST_PREFIX = "legacy:"
 
     class Meta:
         verbose_name = _("client secret")
@@ -295,6 +388,23 @@ class ClientSecret(models.Model):
         """Whether this secret is among ``ClientSecret.objects.usable(at)``."""
         at = at or clock.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > at)
+
+    @classmethod
+    def unmatchable_digest(cls) -> str:
+        """A unique ``digest`` for a row checked through ``legacy_hash``: the prefix, then
+        random hex to the column's 64 characters (228 bits)."""
+        import secrets
+
+        prefix = cls.UNMATCHABLE_DIGEST_PREFIX
+        return prefix + secrets.token_hex(32)[: 64 - len(prefix)]
+
+    @staticmethod
+    def imported_hint(plaintext: str | None = None) -> str:
+        """The hint of an imported secret: its first characters when the plaintext is known
+        and long enough for them to give little away, else only that it was imported."""
+        if plaintext is not None and len(plaintext) >= 32:
+            return plaintext[: credentials.HINT_LENGTH] + "…"
+        return "imported…"
 
 
 class SigningKeyQuerySet(models.QuerySet["SigningKey"]):
@@ -322,15 +432,17 @@ class SigningKey(models.Model):
         RETIRED = "retired", _("retired, still published")
         REMOVED = "removed", _("removed")
 
-    kid = models.CharField(max_length=100, unique=True, editable=False)
-    algorithm = models.CharField(max_length=10, editable=False)
-    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
-    encrypted_private_key = models.BinaryField(editable=False)
-    public_jwk_json = models.TextField(editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    activated_at = models.DateTimeField(null=True, blank=True, editable=False)
-    retired_at = models.DateTimeField(null=True, blank=True, editable=False)
-    publish_until = models.DateTimeField(null=True, blank=True, editable=False)
+    kid = models.CharField(_("key ID"), max_length=100, unique=True, editable=False)
+    algorithm = models.CharField(_("algorithm"), max_length=10, editable=False)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices,
+                             default=State.PENDING)
+    encrypted_private_key = models.BinaryField(_("encrypted private key"), editable=False)
+    public_jwk_json = models.TextField(_("public JWK"), editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    activated_at = models.DateTimeField(_("activated"), null=True, blank=True, editable=False)
+    retired_at = models.DateTimeField(_("retired"), null=True, blank=True, editable=False)
+    publish_until = models.DateTimeField(_("published until"), null=True, blank=True,
+                                         editable=False)
 
     objects = SigningKeyQuerySet.as_manager()
 
@@ -369,10 +481,10 @@ class RevokedToken(models.Model):
     """A revoked access token, JWT or opaque, kept until it would have expired (RFC 7009,
     X-11)."""
 
-    jti = models.CharField(max_length=255, unique=True)
-    client_id = models.CharField(max_length=100, db_index=True)
-    expires_at = models.DateTimeField(db_index=True)
-    revoked_at = models.DateTimeField()
+    jti = models.CharField(_("token ID (jti)"), max_length=255, unique=True)
+    client_id = models.CharField(_("client ID"), max_length=100, db_index=True)
+    expires_at = models.DateTimeField(_("expires"), db_index=True)
+    revoked_at = models.DateTimeField(verbose_name=_("revoked"))
 
     objects = ExpiringQuerySet.as_manager()
 
@@ -388,14 +500,15 @@ class RevokedToken(models.Model):
 class OpaqueToken(models.Model):
     """An opaque access token. Only its SHA-256 digest is stored (GEN-07)."""
 
-    digest = models.CharField(max_length=64, unique=True, editable=False)
-    jti = models.CharField(max_length=64, unique=True, editable=False)
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="opaque_tokens")
-    scope = models.TextField(blank=True)
-    audience = models.TextField()
-    issued_at = models.DateTimeField()
-    expires_at = models.DateTimeField(db_index=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    digest = models.CharField(_("digest"), max_length=64, unique=True, editable=False)
+    jti = models.CharField(_("token ID (jti)"), max_length=64, unique=True, editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="opaque_tokens",
+                               verbose_name=_("client"))
+    scope = models.TextField(_("scope"), blank=True)
+    audience = models.TextField(verbose_name=_("audience"))
+    issued_at = models.DateTimeField(verbose_name=_("issued"))
+    expires_at = models.DateTimeField(_("expires"), db_index=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
 
     objects = ExpiringQuerySet.as_manager()
 

@@ -16,6 +16,13 @@ import pytest
 
 from oauth_cc.models import Scope, TokenEndpointAuthMethod
 from tests.conftest import AUDIENCE, ISSUER, basic, post_token
+from tests.test_client_assertions import (
+    ASSERTION_TYPE,
+    client_private_key,
+    jwks_text,
+    public_jwk,
+    sign,
+)
 
 METADATA_URL = "/.well-known/oauth-authorization-server"
 GRANT = {"grant_type": "client_credentials"}
@@ -141,13 +148,15 @@ def test_no_empty_arrays_anywhere_META_02_X_03(client, make_client, settings):
 def test_auth_methods_per_endpoint_META_06_META_07_CAUTH_09(client, db):
     # META-06, META-07, CAUTH-09: each endpoint says which methods it accepts.
     document = metadata(client)
-    expected = {"client_secret_basic", "client_secret_post"}
+    expected = {"client_secret_basic", "client_secret_post", "private_key_jwt",
+                "client_secret_jwt"}
     for endpoint in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
         methods = document[f"{endpoint}_auth_methods_supported"]
         assert set(methods) == expected, endpoint
         assert len(methods) == len(set(methods)), endpoint
         assert "none" not in methods
-    # No JWT-based method is listed, so no signing-alg list is needed; never "none" in one.
+    # A JWT-based method is listed, so its signing algorithms are (never "none", never a
+    # MAC for private_key_jwt alone: the list is the union of both methods').
     for endpoint in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
         algs = document.get(f"{endpoint}_auth_signing_alg_values_supported")
         methods = set(document[f"{endpoint}_auth_methods_supported"])
@@ -165,6 +174,11 @@ def _authenticated_post(http, url: str, method: str, client_id: str, secret: str
     if method == TokenEndpointAuthMethod.CLIENT_SECRET_POST:
         return post_token(http, {**body, "client_id": client_id, "client_secret": secret},
                           url=url)
+    if method in ("private_key_jwt", "client_secret_jwt"):
+        key, algorithm = (secret, "HS256") if method == "client_secret_jwt" else (
+            client_private_key("ES256"), "ES256")
+        return post_token(http, {**body, "client_assertion_type": ASSERTION_TYPE,
+                                 "client_assertion": sign(client_id, key, algorithm)}, url=url)
     raise AssertionError(f"metadata advertises a method this test cannot use: {method}")
 
 
@@ -178,8 +192,10 @@ def test_every_advertised_method_works_at_every_endpoint_META_06_META_07_CAUTH_0
     advertised = {
         endpoint: document[f"{endpoint}_auth_methods_supported"] for endpoint in paths
     }
+    keys = jwks_text(public_jwk(client_private_key("ES256"), "ES256", "k1"))
     registered = {
-        method: make_client(token_endpoint_auth_method=method, can_introspect=True)
+        method: make_client(token_endpoint_auth_method=method, can_introspect=True,
+                            jwks=keys if method == "private_key_jwt" else "")
         for method in set().union(*advertised.values())
     }
 
@@ -206,18 +222,17 @@ def test_every_advertised_method_works_at_every_endpoint_META_06_META_07_CAUTH_0
 
 
 def test_unadvertised_methods_do_not_work_META_06_CAUTH_01(client, signing_key, make_client):
-    # META-06, CAUTH-01: "none" (client_id alone) and client assertions are not listed and
-    # do not authenticate.
+    # META-06, CAUTH-01: "none" (client_id alone) is not listed and does not authenticate;
+    # nor does an assertion of a type no method accepts.
     document = metadata(client)
     assert "none" not in document["token_endpoint_auth_methods_supported"]
-    assert "private_key_jwt" not in document["token_endpoint_auth_methods_supported"]
     registered, _ = make_client()
     alone = post_token(client, {**GRANT, "client_id": registered.client_id})
     assert alone.status_code in (400, 401)
     assert alone.json()["error"] == "invalid_client"
     assertion = post_token(client, {
         **GRANT, "client_id": registered.client_id,
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:saml2-bearer",
         "client_assertion": "a.b.c",
     })
     assert assertion.status_code == 400

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
@@ -46,7 +46,9 @@ class ClientAuthMethod(ABC):
     parameters the method reads (they become known parameters of every endpoint that
     authenticates clients); ``uses_authorization_header`` makes failures 401 with a Basic
     challenge (X-07); ``assertion`` marks assertion-based methods (X-01); ``advertised``
-    puts it in the metadata; ``registrable`` offers it as a client's registered method.
+    puts it in the metadata; ``registrable`` offers it as a client's registered method;
+    ``uses_secret`` says a client registered for it gets a server-generated secret (the admin
+    and ``createclient`` create one; key- and certificate-based methods need none).
     """
 
     name: ClassVar[str]
@@ -56,6 +58,7 @@ class ClientAuthMethod(ABC):
     assertion: ClassVar[bool] = False
     advertised: ClassVar[bool] = True
     registrable: ClassVar[bool] = True
+    uses_secret: ClassVar[bool] = False
 
     @abstractmethod
     def detect(self, request: HttpRequest, params: FormParameters) -> bool:
@@ -68,6 +71,23 @@ class ClientAuthMethod(ABC):
     def client_id(self, request: HttpRequest, params: FormParameters) -> str | None:
         """The client_id the request claims, before any check (for throttling)."""
         return params.get("client_id")
+
+    def check_registration(self, client: Client) -> None:
+        """Raise ``django.core.exceptions.ValidationError`` (by field) when ``client``,
+        registered for this method, lacks what the method needs (keys, a certificate
+        subject). The default needs nothing."""
+        return None
+
+    def seal(self, plaintext: str) -> bytes | None:
+        """What a new secret of a client registered for this method keeps besides its digest:
+        None (the default: the digest alone), or the secret encrypted at rest for a method
+        that needs the secret itself (client_secret_jwt)."""
+        return None
+
+    def metadata(self) -> dict[str, Any]:
+        """Members this method adds to the authorization server metadata (RFC 8414), e.g.
+        ``token_endpoint_auth_signing_alg_values_supported``; lists are merged."""
+        return {}
 
     def failure(self, description: str = GENERIC_FAILURE) -> InvalidClient:
         if self.uses_authorization_header:

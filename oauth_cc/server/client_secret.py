@@ -1,21 +1,29 @@
 """The built-in client authentication methods: a client secret in the Authorization header
 (``client_secret_basic``, RFC 6749 §2.3.1 and Appendix B) or in the form body
-(``client_secret_post``). Also the refusal of client assertions, until a method for them is
-registered.
+(``client_secret_post``). Client assertions are ``oauth_cc.server.client_assertion``.
 
 A secret is checked with one query, compiled once from ``ClientSecret.objects.usable()``,
 and a constant-time compare; an unknown client is compared against a dummy digest, so that
 it costs the same work as a wrong secret (CAUTH-07).
+
+A secret imported from django-oauth-toolkit as a Django password hash
+(``ClientSecret.legacy_hash``, written by ``manage.py importdot``) is checked with
+``check_password`` only when no digest matched, and only for a client that has such a row;
+the first match replaces the hash by the SHA-256 digest, so each imported secret pays for the
+slow hash once (GEN-07).
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
+from django.contrib.auth.hashers import check_password
+from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
@@ -30,6 +38,8 @@ if TYPE_CHECKING:
     from django.db.models import QuerySet
 
 MAX_SECRET_LENGTH = 512
+
+logger = logging.getLogger("oauth_cc.client_auth")
 
 
 class MalformedBasic(ValueError):
@@ -60,21 +70,32 @@ def parse_basic_credentials(token68: str) -> tuple[str, str]:
     return client_id, secret
 
 
-#: The client fields the endpoints read; others are deferred (loaded if ever used).
-_FIELDS = ("id", "client_id", "name", "is_active", "token_endpoint_auth_method",
-           "allowed_scopes", "default_scopes", "allowed_audiences", "access_token_lifetime",
-           "token_format", "can_introspect")
+#: The client fields the endpoints read; others are deferred (loaded if ever used). In the
+#: model's field order, which ``Model.from_db()`` expects of a partial row.
+_READ = frozenset({"id", "client_id", "name", "is_active", "token_endpoint_auth_method",
+                   "allowed_scopes", "default_scopes", "allowed_audiences",
+                   "access_token_lifetime", "token_format", "can_introspect",
+                   "dpop_bound_access_tokens", "tls_client_certificate_bound_access_tokens"})
+_FIELDS = tuple(field.attname for field in Client._meta.concrete_fields
+                if field.attname in _READ)
 _BOOLEANS = frozenset(i for i, name in enumerate(_FIELDS)
-                      if name in ("is_active", "can_introspect"))
+                      if name in ("is_active", "can_introspect", "dpop_bound_access_tokens",
+                                  "tls_client_certificate_bound_access_tokens"))
+
+
+#: Where the secret's own columns sit in a row, after the client's fields.
+_SECRET_PK, _DIGEST, _LEGACY_HASH = range(len(_FIELDS), len(_FIELDS) + 3)
 
 
 def usable_secrets_queryset(client_id: str, at: datetime
                             ) -> QuerySet[ClientSecret, tuple[Any, ...]]:
-    """The active client ``client_id``'s fields, once per usable secret, with its digest."""
+    """The active client ``client_id``'s fields, once per usable secret, with the secret's
+    primary key, digest and legacy hash (empty but for imported secrets)."""
     return (ClientSecret.objects.usable(at)
             .filter(client__client_id=client_id, client__is_active=True)
             .order_by()
-            .values_list(*(f"client__{name}" for name in _FIELDS), "digest"))
+            .values_list(*(f"client__{name}" for name in _FIELDS),
+                         "pk", "digest", "legacy_hash"))
 
 
 _USABLE_SECRETS = queries.CompiledQuery(
@@ -90,14 +111,14 @@ def usable_secrets(client_id: str) -> list[Client]:
 
 
 def _client(alias: str, row: tuple[object, ...]) -> Client:
-    values = [bool(v) if i in _BOOLEANS else v for i, v in enumerate(row[:-1])]
+    values = [bool(v) if i in _BOOLEANS else v for i, v in enumerate(row[:len(_FIELDS)])]
     client = Client.from_db(alias, _FIELDS, values)
-    client.secret_digest = row[-1]  # type: ignore[attr-defined]
+    client.secret_digest = row[_DIGEST]  # type: ignore[attr-defined]
     return client
 
 
 #: Stands in for the rows of an unknown client, so that it costs what a known one does.
-_DUMMY_ROWS = [(None,) * len(_FIELDS) + (credentials.DUMMY_DIGEST,)]
+_DUMMY_ROWS = [(None,) * len(_FIELDS) + (None, credentials.DUMMY_DIGEST, "")]
 
 
 @sensitive_variables()
@@ -106,6 +127,8 @@ def verify_secret(client_id: str, secret: str) -> Client | None:
 
     One query and one constant-time compare per row, the same for an unknown client (a dummy
     row) as for a known one with a wrong secret; the ``Client`` is built only for a match.
+    A client with an imported secret that no digest matched also has that secret's legacy
+    hash checked (``_verify_legacy``).
     """
     client_id = searchable(client_id)
     if len(secret) > MAX_SECRET_LENGTH:
@@ -114,12 +137,46 @@ def verify_secret(client_id: str, secret: str) -> Client | None:
     presented_digest = credentials.digest(secret)
     match = None
     for row in rows or _DUMMY_ROWS:
-        if hmac.compare_digest(presented_digest, str(row[-1])) and row[0] is not None:
+        if hmac.compare_digest(presented_digest, str(row[_DIGEST])) and row[0] is not None:
             match = row
+    if match is None:
+        legacy = [row for row in rows if row[_LEGACY_HASH]]
+        if legacy:
+            match = _verify_legacy(legacy, secret)
     return _client(alias, match) if match is not None else None
 
 
+@sensitive_variables()
+def _verify_legacy(rows: list[tuple[Any, ...]], secret: str) -> tuple[Any, ...] | None:
+    """The row whose imported password hash ``secret`` matches, its hash replaced by the
+    secret's SHA-256 digest; or None.
+
+    ``check_password`` compares in constant time and runs the hash's own work factor: this
+    costs only clients that still have an imported secret, until its first use. The UPDATE
+    names the hash it replaces, so of two concurrent first uses one rewrites the row and the
+    other, having verified the same secret, still succeeds.
+    """
+    for row in rows:
+        legacy_hash = str(row[_LEGACY_HASH])
+        if check_password(secret, legacy_hash):
+            try:
+                with transaction.atomic(using=router.db_for_write(ClientSecret)):
+                    ClientSecret.objects.filter(
+                        pk=row[_SECRET_PK], legacy_hash=legacy_hash,
+                    ).update(digest=credentials.digest(secret), legacy_hash="",
+                             hint=ClientSecret.imported_hint(secret))
+            except IntegrityError:
+                # Another row already has this digest (one secret imported for two
+                # clients): keep checking this one by its hash.
+                logger.warning("imported secret %s kept as a password hash: its digest is "
+                               "taken", row[_SECRET_PK])
+            return row
+    return None
+
+
 class _SecretMethod(ClientAuthMethod):
+    uses_secret = True
+
     @sensitive_variables()
     def _check(self, request: HttpRequest, client_id: str, secret: str) -> Client:
         client = verify_secret(client_id, secret)
@@ -183,25 +240,5 @@ class ClientSecretPost(_SecretMethod):
         return self._check(request, client_id, params.get("client_secret") or "")
 
 
-class UnsupportedClientAssertion(ClientAuthMethod):
-    """A ``client_assertion`` (RFC 7521 §4.2) while no assertion method is registered: always
-    ``invalid_client``, and counted as a method for CAUTH-05 / X-01. Not advertised, and no
-    client can be registered for it; a ``private_key_jwt`` method replaces it."""
-
-    name = "client_assertion"
-    parameters = frozenset({"client_assertion", "client_assertion_type"})
-    assertion = True
-    advertised = False
-    registrable = False
-
-    def detect(self, request: HttpRequest, params: FormParameters) -> bool:
-        return "client_assertion" in params or "client_assertion_type" in params
-
-    def authenticate(self, request: HttpRequest, params: FormParameters) -> Client:
-        report(request, None, "client assertions are not supported")
-        raise self.failure("This server does not accept client assertions.")
-
-
 client_auth_methods.register(ClientSecretBasic())
 client_auth_methods.register(ClientSecretPost())
-client_auth_methods.register(UnsupportedClientAssertion())

@@ -116,3 +116,14 @@ def keys_from(jwks: list[Any], previous: Mapping[str, VerificationKey]
             if parsed is not None:
                 keys[parsed.kid] = parsed
     return keys
+
+
+#: RFC 8705 §3.1: the ``cnf`` member binding a token to a client certificate.
+CERTIFICATE_THUMBPRINT = "x5t#S256"
+
+
+def certificate_thumbprint(der: bytes) -> str:
+    """RFC 8705 §3.1 ``x5t#S256``: the unpadded base64url SHA-256 of a certificate's DER
+    encoding (MTLS-04)."""
+    digest = hashlib.sha256(der).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

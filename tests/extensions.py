@@ -69,7 +69,7 @@ def proof(key: str, method: str, uri: str) -> str:
 class TestProofToken(TokenType):
     name = "TestPoP"
 
-    def bind(self, request: HttpRequest) -> dict[str, Any] | None:
+    def bind(self, request: HttpRequest, client: Any) -> dict[str, Any] | None:
         key = request.META.get("HTTP_X_TEST_POP_KEY")
         return {CNF_MEMBER: key_digest(key)} if key else None
 

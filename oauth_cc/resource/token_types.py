@@ -11,18 +11,26 @@ such as ``DPoP`` later). Both halves go through it:
   ``extract()`` the token, verifies it (``verification.verify``, cached), then lets the type
   ``confirm()`` the token against the request: that last check runs on every request, so no
   cache can skip a proof of possession. Its errors are challenges in the type's scheme.
+
+A token bound to a TLS client certificate (RFC 8705 §3, ``cnf`` ``x5t#S256``) is checked by
+``confirm_certificate()`` for every type, after the type's own ``confirm()``: a Bearer token
+so bound is still a Bearer token, and a DPoP token may be bound to a certificate too.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
+from cryptography.hazmat.primitives import serialization
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
+from .. import jose, network
 from ..errors import InvalidToken, NoCredentials, ResourceError, ResourceInvalidRequest
 from ..registry import DEFAULT_TOKEN_TYPE, token_types
 from ..settings import oauth_cc_settings
@@ -84,14 +92,16 @@ class TokenType:
 
     @sensitive_variables()
     def authenticate(self, request: HttpRequest) -> AccessToken:
-        """Extract, verify and confirm the request's token (RFC 6750 §2, RFC 9068 §4).
-        Raises a ``ResourceError`` challenging in this type's scheme."""
+        """Extract, verify and confirm the request's token (RFC 6750 §2, RFC 9068 §4), and
+        its certificate binding if any (``confirm_certificate``, RFC 8705 §3). Raises a
+        ``ResourceError`` challenging in this type's scheme."""
         try:
             raw = self.extract(request)
             if raw is None:
                 raise NoCredentials()
             token = verify(raw)
             self.confirm(token, RequestContext(request))
+            confirm_certificate(token, request)
         except ResourceError as error:
             error.scheme = self.name
             raise
@@ -101,10 +111,17 @@ class TokenType:
         """The type's own check of a verified token against this request, run on every
         request (a proof of possession). Raise ``InvalidToken`` to refuse."""
 
-    def bind(self, request: HttpRequest) -> dict[str, Any] | None:
+    def bind(self, request: HttpRequest, client: Any) -> dict[str, Any] | None:
         """At the token endpoint: the ``cnf`` claim binding the new token to the proof this
-        request carries, or None when the request asks for no token of this type."""
+        request carries, or None when the request asks for no token of this type. ``client``
+        is the authenticated ``oauth_cc.models.Client`` (a client may require a binding:
+        raise an ``OAuthError`` when its proof is missing or invalid)."""
         return None
+
+    def metadata(self) -> dict[str, Any]:
+        """Members this type adds to the authorization server metadata (RFC 8414), e.g.
+        ``dpop_signing_alg_values_supported``."""
+        return {}
 
     def describes(self, claims: Any) -> bool:
         """Whether a token with these claims is of this type (introspection's
@@ -123,13 +140,43 @@ class Bearer(TokenType):
         return bearer.extract(request)
 
     def confirm(self, token: AccessToken, context: RequestContext) -> None:
-        if "cnf" in token.claims:
+        if not _bearer_confirmation(token.claims):
             # RSV-08: a sender-constrained token needs the proof of its own type; presented
-            # as a plain Bearer token it is refused.
+            # as a plain Bearer token it is refused. A certificate binding is the exception
+            # (RFC 8705 §3): ``confirm_certificate`` checks it for every type.
             raise InvalidToken("Sender-constrained tokens are not accepted here.")
 
     def describes(self, claims: Any) -> bool:
-        return "cnf" not in claims
+        return _bearer_confirmation(claims)
+
+
+def _bearer_confirmation(claims: Any) -> bool:
+    """Whether a Bearer token may carry these claims' ``cnf``: none at all, or only the
+    certificate thumbprint of RFC 8705 (MTLS-04)."""
+    if "cnf" not in claims:
+        return True
+    confirmation = claims["cnf"]
+    return isinstance(confirmation, Mapping) and set(confirmation) == {
+        jose.CERTIFICATE_THUMBPRINT}
+
+
+def confirm_certificate(token: AccessToken, request: HttpRequest) -> None:
+    """For a token bound to a TLS client certificate (``cnf`` ``x5t#S256``, RFC 8705 §3):
+    the request's certificate (from the trusted proxy, ``network.client_certificate``) must
+    be that one, else 401 ``invalid_token`` (MTLS-05). No chain is validated here (§6.2).
+    Any token type's ``authenticate()`` calls it after the type's own ``confirm()``."""
+    confirmation = token.claims.get("cnf")
+    if not isinstance(confirmation, Mapping) or jose.CERTIFICATE_THUMBPRINT not in confirmation:
+        return
+    bound = confirmation[jose.CERTIFICATE_THUMBPRINT]
+    certificate = network.client_certificate(request)
+    if not isinstance(bound, str) or certificate is None:
+        raise InvalidToken("The access token is bound to a client certificate.")
+    presented = jose.certificate_thumbprint(
+        certificate.public_bytes(serialization.Encoding.DER))
+    if not hmac.compare_digest(presented.encode("ascii"),
+                               bound.encode("utf-8", "surrogatepass")):
+        raise InvalidToken("The access token is bound to another client certificate.")
 
 
 def for_request(request: HttpRequest) -> TokenType:

@@ -3,8 +3,9 @@
 ``issue()`` builds the claims; a JWT is signed with the active key and writes nothing to the
 database, an opaque token stores its SHA-256 digest with the claims. The ``token_type`` comes
 from the registered token types: the first one that binds the request (its ``cnf`` goes into
-the token), else Bearer. Verification lives with the resource-server half
-(``oauth_cc.resource.verification``).
+the token), else Bearer. A client registered for certificate-bound tokens also has its TLS
+certificate's ``x5t#S256`` in the ``cnf`` (RFC 8705 §3, ``mtls``), under either type.
+Verification lives with the resource-server half (``oauth_cc.resource.verification``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..models import Client, OpaqueToken, TokenFormat
 from ..registry import DEFAULT_TOKEN_TYPE, token_types
 from ..scopes import canonical
 from ..settings import oauth_cc_settings
-from . import audiences, keys
+from . import audiences, keys, mtls
 
 logger = logging.getLogger("oauth_cc.tokens")
 
@@ -68,20 +69,29 @@ def issue(request: HttpRequest, client: Client, scopes: frozenset[str],
           audience: str | list[str]) -> IssuedToken:
     """Issue an access token for ``client`` in its format (JWT or opaque), of the token type
     the request asks for."""
-    token_type, confirmation = _token_type(request)
+    token_type, confirmation = _token_type(request, client)
     if token_format(client) == TokenFormat.OPAQUE:
         return _issue_opaque(client, scopes, audience, token_type, confirmation)
     return _issue_jwt(client, scopes, audience, token_type, confirmation)
 
 
-def _token_type(request: HttpRequest) -> tuple[str, dict[str, Any] | None]:
-    """The ``token_type`` and ``cnf`` of the token: the first registered type that binds
-    the request, else Bearer with no binding."""
+def _token_type(request: HttpRequest, client: Client) -> tuple[str, dict[str, Any] | None]:
+    """The ``token_type`` and ``cnf`` of the token.
+
+    The type is the first registered one that binds the request (DPoP: ``jkt``), else
+    Bearer. The ``cnf`` is that type's binding together with the client certificate's
+    ``x5t#S256`` when the client is registered for certificate-bound tokens: an RFC 8705
+    token stays a Bearer token (§3), and a DPoP token can be bound to both (MTLS-04)."""
+    name, confirmation = DEFAULT_TOKEN_TYPE, None
     for token_type in token_types:
-        confirmation = token_type.bind(request)
+        confirmation = token_type.bind(request, client)
         if confirmation is not None:
-            return str(token_type.name), confirmation
-    return DEFAULT_TOKEN_TYPE, None
+            name = str(token_type.name)
+            break
+    certificate = mtls.certificate_confirmation(request, client)
+    if certificate is not None:
+        confirmation = {**(confirmation or {}), **certificate}
+    return name, confirmation
 
 
 def _claims(client: Client, scopes: frozenset[str], audience: str | list[str],

@@ -60,6 +60,45 @@ class Scenario:
         return env
 
 
+@dataclass
+class ProofScenario(Scenario):
+    """A scenario whose every request carries its own DPoP proof (RFC 9449: a proof is
+    single-use), made when the request's environ is built: ahead of the timed loop, as a
+    client makes its proofs on its own machine."""
+
+    make_proof: Callable[[], str] | None = None
+
+    def environ(self) -> dict[str, Any]:
+        env = super().environ()
+        if self.make_proof is not None:
+            env["HTTP_DPOP"] = self.make_proof()
+        return env
+
+
+class DPoPClient:
+    """A DPoP client's P-256 key and its proofs, made with PyJWT."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from jwt.algorithms import ECAlgorithm
+
+        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        self.jwk = ECAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True)
+
+    def proof(self, method: str, uri: str, access_token: str | None = None) -> str:
+        import time
+
+        import jwt
+
+        claims: dict[str, Any] = {"jti": secrets.token_urlsafe(16), "htm": method, "htu": uri,
+                                  "iat": int(time.time())}
+        if access_token is not None:
+            digest = hashlib.sha256(access_token.encode("ascii")).digest()
+            claims["ath"] = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+        return jwt.encode(claims, self.private_key, algorithm="ES256",
+                          headers={"typ": "dpop+jwt", "jwk": self.jwk})
+
+
 def call(app: Any, environ: dict[str, Any]) -> Response:
     """Call a WSGI application once; drain and close the response."""
     captured: list[Any] = []

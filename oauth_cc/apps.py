@@ -9,9 +9,14 @@ class OAuthCCConfig(AppConfig):
 
     def ready(self) -> None:
         # Each import registers something: the system checks, the built-in client
-        # authentication methods and grant, the Bearer token type, and the local adapter
+        # authentication methods and grant, the Bearer and DPoP token types, and the local adapter
         # through which resource servers in this project read keys, revocations and
         # opaque tokens.
         from . import checks  # noqa: F401
-        from .resource import local, token_types  # noqa: F401
-        from .server import client_secret, grants  # noqa: F401
+        from .resource import dpop, local, token_types  # noqa: F401
+        from .server import (  # noqa: F401
+            client_assertion,
+            client_secret,
+            grants,
+            mtls,
+        )

@@ -18,6 +18,7 @@ here and in the callers, never client input (GEN-05).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import ClassVar
 
 from django.http import JsonResponse
@@ -130,6 +131,22 @@ class PayloadTooLarge(OAuthError):
     status_code = 413
 
 
+class InvalidDPoPProof(OAuthError):
+    """RFC 9449 §5 invalid_dpop_proof at the token endpoint (DPOP-12, X-10)."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDPoPNonce(OAuthError):
+    """RFC 9449 §8 use_dpop_nonce with a fresh ``DPoP-Nonce`` header (DPOP-13)."""
+
+    error = "use_dpop_nonce"
+
+    def __init__(self, nonce: str, description: str | None = None) -> None:
+        super().__init__(description or "A DPoP nonce is required.",
+                         headers={"DPoP-Nonce": nonce})
+
+
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status_code = 503
@@ -155,7 +172,25 @@ def basic_challenge() -> str:
     return f'Basic realm="{quote(oauth_cc_settings.REALM)}", charset="UTF-8"'
 
 
-# --- resource-server errors (RFC 6750 §3) ---------------------------------------------------
+# --- resource-server errors (RFC 6750 §3, RFC 9449 §7) ------------------------------------
+
+#: Auth-params a token type adds to its challenges, by scheme: ``"DPoP"`` ->
+#: ``'algs="ES256 RS256"'`` (RFC 9449 §7.1). The token type's module fills it when it
+#: registers; the function returns None while the type is not offered. A scheme listed here
+#: is also challenged when a request carries no credentials at all (DPOP-20).
+CHALLENGE_PARAMETERS: dict[str, Callable[[], str | None]] = {}
+
+
+def _challenge(scheme: str, *parameters: str) -> str:
+    """``<scheme> realm="...", <the scheme's own parameters>, <parameters>``."""
+    parts = [f'realm="{quote(oauth_cc_settings.BEARER_REALM)}"']
+    own = CHALLENGE_PARAMETERS.get(scheme)
+    extra = own() if own is not None else None
+    if extra:
+        parts.append(extra)
+    parts.extend(parameters)
+    return f"{scheme} " + ", ".join(parts)
+
 
 class ResourceError(OAuthError):
     """A protected-resource failure, answered with a ``WWW-Authenticate`` challenge.
@@ -176,16 +211,16 @@ class ResourceError(OAuthError):
         self.scheme = scheme
 
     def challenge(self) -> str:
-        """The ``WWW-Authenticate`` value: ``<scheme> realm="..."`` plus the error
-        (BEARER-06)."""
-        parts = [f'realm="{quote(oauth_cc_settings.BEARER_REALM)}"']
+        """The ``WWW-Authenticate`` value: ``<scheme> realm="..."``, the scheme's own
+        parameters (``algs`` for DPoP), then the error (BEARER-06, DPOP-18)."""
+        parts = []
         if self.error:
             parts.append(f'error="{self.error}"')
             if self.description:
                 parts.append(f'error_description="{self.description}"')
         if self.scope:
             parts.append(f'scope="{self.scope}"')
-        return f"{self.scheme} " + ", ".join(parts)
+        return _challenge(self.scheme, *parts)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -205,7 +240,14 @@ class NoCredentials(ResourceError):
         super().__init__("An access token is required.", scheme=scheme)
 
     def challenge(self) -> str:
-        return f'{self.scheme} realm="{quote(oauth_cc_settings.BEARER_REALM)}"'
+        """The challenge of ``scheme``, then one for every other scheme offered with its own
+        parameters, none with error details (BEARER-08, DPOP-20):
+        ``Bearer realm="api", DPoP realm="api", algs="ES256 ..."``."""
+        challenges = [_challenge(self.scheme)]
+        for scheme, parameters in CHALLENGE_PARAMETERS.items():
+            if scheme != self.scheme and parameters() is not None:
+                challenges.append(_challenge(scheme))
+        return ", ".join(challenges)
 
 
 class ResourceInvalidRequest(ResourceError):
@@ -227,3 +269,27 @@ class InsufficientScope(ResourceError):
 
     error = "insufficient_scope"
     status_code = 403
+
+
+class ResourceInvalidDPoPProof(ResourceError):
+    """A missing or invalid DPoP proof with a DPoP-bound token (RFC 9449 §7.1, DPOP-16,
+    DPOP-18): 401 ``invalid_dpop_proof`` in the DPoP challenge."""
+
+    error = "invalid_dpop_proof"
+    status_code = 401
+
+
+class ResourceUnavailable(ResourceError):
+    """The resource server cannot decide now (its DPoP replay cache is unreachable, so it
+    fails closed): 503 ``temporarily_unavailable`` with ``Retry-After`` and no challenge,
+    since nothing is wrong with the credentials."""
+
+    error = "temporarily_unavailable"
+    status_code = 503
+
+    def challenge(self) -> str:
+        return ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {**NO_STORE_HEADERS, "Retry-After": "5"}

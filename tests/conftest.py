@@ -125,6 +125,11 @@ def api_client(signing_key: SigningKey, make_client: Callable[..., tuple[Client,
     return make_client()
 
 
+#: The challenge of a request without credentials (BEARER-08, DPOP-20): every registered
+#: scheme, without error details.
+NO_TOKEN_CHALLENGE = 'Bearer realm="api", DPoP realm="api", algs="ES256 RS256 PS256 EdDSA"'
+
+
 def basic(client_id: str, secret: str) -> str:
     """An Authorization header value as RFC 6749 §2.3.1 says: form-encode, join, base64."""
     raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()

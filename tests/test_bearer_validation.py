@@ -35,6 +35,7 @@ from tests.conftest import (
     FORM,
     ISSUER,
     JWKS_URL,
+    NO_TOKEN_CHALLENGE,
     _private_key,
     bearer,
     forge,
@@ -55,7 +56,7 @@ ERROR_TEXT = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 SCOPE_VALUE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*")
 # auth-param = token "=" quoted-string; values here never need a quoted-pair.
 AUTH_PARAM = re.compile(r'([!#$%&\'*+\-.^_`|~0-9A-Za-z]+)="([^"\\]*)"')
-NO_CREDENTIALS = 'Bearer realm="api"'
+NO_CREDENTIALS = NO_TOKEN_CHALLENGE
 
 
 @pytest.fixture(autouse=True)
@@ -98,6 +99,8 @@ def parse_challenge(value: str) -> dict[str, str]:
     Fails on another scheme, a second challenge, a malformed or repeated parameter, or a
     character RFC 6750 §3 does not allow in ``error``, ``error_description`` or ``scope``.
     """
+    if value == NO_TOKEN_CHALLENGE:  # DPOP-20: Bearer, then DPoP, neither with an error
+        value = 'Bearer realm="api"'
     scheme, space, rest = value.partition(" ")
     assert scheme == "Bearer" and space, value
     params: dict[str, str] = {}
@@ -126,7 +129,8 @@ def assert_refused(response, status: int, error: str | None = None,
     """An RFC 6750 §3 refusal: status, challenge and JSON body (BEARER-05/06/07/08/09, X-05).
 
     ``error`` None means the request carried no credentials: the challenge is then exactly
-    ``Bearer realm="api"`` and the body names no error.
+    ``Bearer realm="api"`` followed by the DPoP challenge (DPOP-20), and the body names no
+    error.
     """
     assert response.status_code == status, (response.status_code, response.content)
     challenge = response["WWW-Authenticate"]

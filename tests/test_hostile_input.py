@@ -50,7 +50,16 @@ from django.utils.http import parse_header_parameters
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import AUDIENCE, FORM, TOKEN_URL, basic, forge, get_token, valid_claims
+from tests.conftest import (
+    AUDIENCE,
+    FORM,
+    NO_TOKEN_CHALLENGE,
+    TOKEN_URL,
+    basic,
+    forge,
+    get_token,
+    valid_claims,
+)
 
 EXAMPLES = int(os.environ.get("OAUTH_CC_FUZZ_EXAMPLES", "50"))
 FUZZ_SETTINGS = settings(
@@ -649,7 +658,9 @@ def check_api_answer(request: HostileRequest, response: Any, body: Any, world: W
     challenge = response.get("WWW-Authenticate")
     if challenge is not None:
         # oauth_cc's answer: BEARER-05..09
-        match = BEARER_CHALLENGE.fullmatch(challenge)
+        # Without credentials, the DPoP scheme is offered next to Bearer (DPOP-20).
+        match = BEARER_CHALLENGE.fullmatch(challenge.removesuffix(
+            NO_TOKEN_CHALLENGE.removeprefix('Bearer realm="api"')))
         assert match, challenge
         error = match[1]
         assert {400: error == "invalid_request", 401: error in (None, "invalid_token"),
@@ -661,7 +672,7 @@ def check_api_answer(request: HostileRequest, response: Any, body: Any, world: W
             assert body.get("error") == error, (body, challenge)
             assert error is not None or set(body) == {"error_description"}, body
         if error is None:
-            assert challenge == 'Bearer realm="api"'  # BEARER-08: no credentials
+            assert challenge == NO_TOKEN_CHALLENGE  # BEARER-08: no credentials
         return
     # No challenge: only the application's own answer to an authenticated request (DRF's
     # 400, 404, 405, 415...), DRF's content negotiation (406, before authentication), or

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from oauth_cc.resource.rest_framework import HasScopeOrStaff as FromResource
 from oauth_cc.rest_framework import BearerTokenAuthentication, HasScope, HasScopeOrStaff
-from tests.conftest import bearer, get_token
+from tests.conftest import NO_TOKEN_CHALLENGE, bearer, get_token
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -140,14 +140,14 @@ def test_inactive_staff_is_not_a_staff_session() -> None:
     response = http.get("/t/staff", HTTP_ACCEPT="application/json")
 
     assert response.status_code == 401
-    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert response["WWW-Authenticate"] == NO_TOKEN_CHALLENGE
 
 
 def test_no_credentials_gets_the_bearer_challenge(client: HttpClient) -> None:
     response = client.get("/t/staff", HTTP_ACCEPT="application/json")
 
     assert response.status_code == 401
-    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert response["WWW-Authenticate"] == NO_TOKEN_CHALLENGE
 
 
 def test_token_with_the_scope_is_allowed(client: HttpClient, token_for: Any) -> None:

@@ -52,6 +52,7 @@ from .models import (
     SigningKey,
     TokenFormat,
 )
+from .registry import client_auth_methods
 from .server import inspection, keys, revocation
 from .settings import oauth_cc_settings
 
@@ -70,6 +71,12 @@ logger = logging.getLogger("oauth_cc.admin")
 SECRETS_TEMPLATE = "admin/oauth_cc/client/new_secrets.html"
 ROTATE_TEMPLATE = "admin/oauth_cc/signingkey/rotate.html"
 REVOKE_TEMPLATE = "admin/oauth_cc/revokedtoken/revoke.html"
+
+
+def _uses_secret(client: Client) -> bool:
+    """Whether the client's registered method authenticates with a server-made secret."""
+    method = client_auth_methods.get(client.token_endpoint_auth_method)
+    return method is None or method.uses_secret
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -123,6 +130,12 @@ def audience_choices(stored: frozenset[str]) -> list[tuple[str, str]]:
     return choices
 
 
+#: The client's keys and certificate subject (private_key_jwt, mTLS), and its token binding.
+KEY_FIELDS = ("jwks", "jwks_uri", "tls_client_auth_subject_dn", "tls_client_auth_san_dns",
+              "tls_client_auth_san_uri", "tls_client_auth_san_ip", "tls_client_auth_san_email")
+BINDING_FIELDS = ("dpop_bound_access_tokens", "tls_client_certificate_bound_access_tokens")
+
+
 class ClientAdminForm(forms.ModelForm):  # type: ignore[type-arg]
     """Client form whose scope and audience fields are checkboxes over the registered
     ``Scope`` names and ``Audience`` identifiers."""
@@ -145,7 +158,9 @@ class ClientAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         model = Client
         fields = ("name", "description", "is_active", "token_endpoint_auth_method",
                   "allowed_scopes", "default_scopes", "allowed_audiences",
-                  "access_token_lifetime", "token_format", "can_introspect")
+                  "access_token_lifetime", "token_format", "can_introspect",
+                  *KEY_FIELDS, *BINDING_FIELDS)
+        widgets = {"jwks": forms.Textarea(attrs={"rows": 6, "class": "vLargeTextField"})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -358,13 +373,19 @@ class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "token_endpoint_auth_method", "allowed_scopes", "default_scopes",
             "allowed_audiences", "access_token_lifetime", "token_format",
         )}),
+        (_("Keys and certificates"), {
+            "fields": KEY_FIELDS, "classes": ["collapse"],
+            "description": _("For private_key_jwt and self_signed_tls_client_auth: the "
+                             "client's public keys. For tls_client_auth: exactly one "
+                             "certificate subject."),
+        }),
+        (_("Sender-constrained tokens"), {"fields": BINDING_FIELDS}),
         (_("Introspection"), {"fields": ("can_introspect",)}),
         (_("History"), {"fields": ("created_at", "updated_at")}),
     ]
     add_fieldsets = [
         (None, {"fields": ("name", "description", "is_active")}),
-        fieldsets[1],
-        fieldsets[2],
+        *fieldsets[1:5],
     ]
 
     def get_fieldsets(self, request: HttpRequest, obj: Client | None = None) -> Any:
@@ -382,9 +403,14 @@ class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 messages.WARNING,
             )
             return super().response_add(request, obj, post_url_continue)
-        new = self._add_secret(request, obj, label="created in the admin")
         self.message_user(request, _("The client “%(name)s” was added.") % {"name": obj.name},
                           messages.SUCCESS)
+        if not _uses_secret(obj):
+            self.message_user(request, _(
+                "No secret was generated: this client authenticates with its key or "
+                "certificate."), messages.INFO)
+            return super().response_add(request, obj, post_url_continue)
+        new = self._add_secret(request, obj, label="created in the admin")
         return self._secrets_redirect(request, [new], _CREATED)
 
     @admin.action(description=_("Deactivate selected clients"), permissions=["change"])
@@ -510,12 +536,37 @@ class ClientSecretAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ) % {"count": count}, messages.SUCCESS)
 
 
+class ScopeAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A scope, with the audiences it means something to as checkboxes (none: every one)."""
+
+    audiences = AudienceChoiceField(
+        label=_("Audiences"), required=False,
+        help_text=_("APIs this scope means something to. A token for another API never "
+                    "carries it. None ticked: every API."),
+    )
+
+    class Meta:
+        model = Scope
+        fields = ("name", "description", "audiences")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stored = frozenset(self.instance.audiences.split())
+        cast(forms.ChoiceField, self.fields["audiences"]).choices = audience_choices(stored)
+        self.initial["audiences"] = sorted(stored)
+
+
 @admin.register(Scope)
 class ScopeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Scopes clients may be allowed."""
 
-    list_display = ("name", "description")
-    search_fields = ("name", "description")
+    form = ScopeAdminForm
+    list_display = ("name", "description", "audience_list")
+    search_fields = ("name", "description", "audiences")
+
+    @admin.display(description=_("audiences"))
+    def audience_list(self, obj: Scope) -> str:
+        return obj.audiences or str(_("every audience"))
 
 
 @admin.register(Audience)

@@ -8,8 +8,14 @@ with several audiences and none of them the default must name one. A listed audi
 not registered (or is inactive) is refused with ``invalid_target``; ``DEFAULT_AUDIENCE`` needs
 no row.
 
-The registry is cached in-process for ``KEY_CACHE_SECONDS`` (cleared at once in the process
-that changes an ``Audience``), so a token request still costs one query.
+A scope may be tied to the audiences it means something to (``Scope.audiences``; empty:
+every audience). A token carries only scopes meaningful to one of its audiences (RES-05,
+JWT-06, BCP-03): a client's default scopes are narrowed to those, and an explicitly requested
+scope that none of the token's audiences understands is refused with ``invalid_scope``.
+
+Both registries are cached in-process for ``KEY_CACHE_SECONDS`` (cleared at once in the
+process that changes an ``Audience`` or a ``Scope``), so a token request still costs one
+query.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from .. import caches, clock
-from ..errors import InvalidTarget
-from ..models import Audience, Client, is_absolute_uri
+from ..errors import InvalidScope, InvalidTarget
+from ..models import Audience, Client, Scope, is_absolute_uri
 from ..settings import oauth_cc_settings
 
 
@@ -88,3 +94,39 @@ def lifetime_cap(audience: str | list[str]) -> int | None:
     lifetimes = cast("list[int]", [found[n].access_token_lifetime for n in names
                                    if n in found and found[n].access_token_lifetime])
     return min(lifetimes) if lifetimes else None
+
+
+def _load_scope_audiences(previous: dict[str, frozenset[str]] | None
+                          ) -> dict[str, frozenset[str]]:
+    return {name: frozenset(uris.split())
+            for name, uris in Scope.objects.exclude(audiences="").values_list(
+                "name", "audiences")}
+
+
+_scope_audiences: caches.TimedValue[dict[str, frozenset[str]]] = caches.register(
+    "scope_audiences",
+    caches.TimedValue(_load_scope_audiences,
+                      lambda: float(oauth_cc_settings.KEY_CACHE_SECONDS)))
+
+
+@receiver([post_save, post_delete], sender=Scope, dispatch_uid="oauth_cc_scope_changed")
+def _scope_changed(**kwargs: Any) -> None:
+    caches.clear("scope_audiences")
+
+
+def scopes_for(granted: frozenset[str], audience: str | list[str], *, requested: bool
+               ) -> frozenset[str]:
+    """``granted`` less the scopes meaningful to none of the token's audiences (RES-05,
+    JWT-06, BCP-03). Scopes the client asked for by name are refused rather than dropped
+    (``invalid_scope``, as SCOPE-04 decides for scopes the client may not have); default
+    scopes are narrowed, and the response's ``scope`` says what was granted."""
+    tied = _scope_audiences.get(clock.timestamp())
+    if not tied:
+        return granted
+    targets = {audience} if isinstance(audience, str) else set(audience)
+    kept = frozenset(name for name in granted if name not in tied or tied[name] & targets)
+    if requested and kept != granted:
+        raise InvalidScope("A requested scope does not apply to the requested resource.")
+    if not kept:
+        raise InvalidScope("None of the client's default scopes applies to this resource.")
+    return kept

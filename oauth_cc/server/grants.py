@@ -45,12 +45,14 @@ class ClientCredentials(Grant):
 
     def issue(self, request: HttpRequest, params: FormParameters, client: Client
               ) -> IssuedToken:
+        requested = params.get("scope")
         granted = scopes.resolve(
-            params.get("scope"),
+            requested,
             allowed=client.allowed_scope_set,
             default=client.default_scope_set,
         )
         audience = audiences.resolve(client, params.get_all("resource"))
+        granted = audiences.scopes_for(granted, audience, requested=requested is not None)
         return issuing.issue(request, client, granted, audience)
 
 

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from oauth_cc import scopes
 from oauth_cc.models import Audience, Client, Scope, TokenEndpointAuthMethod, TokenFormat
-from oauth_cc.registry import client_auth_method_choices
+from oauth_cc.registry import client_auth_method_choices, client_auth_methods
 
 
 class Command(BaseCommand):
@@ -35,6 +35,20 @@ class Command(BaseCommand):
                             help="jwt or opaque (default: OAUTH_CC['ACCESS_TOKEN_FORMAT'])")
         parser.add_argument("--introspect", action="store_true",
                             help="allow this client to call the introspection endpoint")
+        parser.add_argument("--jwks", default="",
+                            help="the client's public keys: a file holding a JWK Set "
+                                 "(private_key_jwt, self_signed_tls_client_auth)")
+        parser.add_argument("--jwks-uri", default="",
+                            help="an https URL where the client publishes its JWK Set")
+        for name, what in (("subject-dn", "subject DN (RFC 4514)"), ("san-dns", "SAN dNSName"),
+                           ("san-uri", "SAN URI"), ("san-ip", "SAN IP address"),
+                           ("san-email", "SAN rfc822Name")):
+            parser.add_argument(f"--{name}", default="",
+                                help=f"tls_client_auth: the certificate's {what}")
+        parser.add_argument("--dpop-required", action="store_true",
+                            help="every token request needs a DPoP proof (RFC 9449 §5.2)")
+        parser.add_argument("--certificate-bound", action="store_true",
+                            help="bind tokens to the client's TLS certificate (RFC 8705 §3)")
         parser.add_argument("--description", default="")
         parser.add_argument("--json", action="store_true",
                             help="print a JSON object with client_id and client_secret")
@@ -46,6 +60,13 @@ class Command(BaseCommand):
         bad = [name for name in allowed + default if not scopes.is_scope_token(name)]
         if bad:
             raise CommandError("A scope name has characters RFC 6749 §3.3 does not allow.")
+        jwks = ""
+        if options["jwks"]:
+            try:
+                with open(options["jwks"], encoding="utf-8") as handle:
+                    jwks = handle.read()
+            except OSError as exc:
+                raise CommandError(f"--jwks: cannot read the file ({exc.strerror}).") from None
         with transaction.atomic():
             created = []
             for name in sorted(set(allowed)):
@@ -63,6 +84,15 @@ class Command(BaseCommand):
                 access_token_lifetime=options["lifetime"],
                 token_format=options["token_format"],
                 can_introspect=options["introspect"],
+                jwks=jwks,
+                jwks_uri=options["jwks_uri"],
+                tls_client_auth_subject_dn=options["subject_dn"],
+                tls_client_auth_san_dns=options["san_dns"],
+                tls_client_auth_san_uri=options["san_uri"],
+                tls_client_auth_san_ip=options["san_ip"],
+                tls_client_auth_san_email=options["san_email"],
+                dpop_bound_access_tokens=options["dpop_required"],
+                tls_client_certificate_bound_access_tokens=options["certificate_bound"],
             )
             try:
                 client.full_clean()
@@ -80,11 +110,14 @@ class Command(BaseCommand):
             except IntegrityError:  # the same name, registered since full_clean() looked
                 raise CommandError(f"name: A client named {client.name!r} already exists."
                                    ) from None
-            secret = client.add_secret(label="created by createclient")
+            method = client_auth_methods.get(client.token_endpoint_auth_method)
+            # Key- and certificate-based methods authenticate without a secret: none is made.
+            secret = (client.add_secret(label="created by createclient")
+                      if method is None or method.uses_secret else None)
         if options["json"]:
             self.stdout.write(json.dumps({
                 "client_id": client.client_id,
-                "client_secret": secret,
+                **({"client_secret": secret} if secret is not None else {}),
                 "name": client.name,
                 "scope": client.allowed_scopes,
                 "default_scope": client.default_scopes,
@@ -96,5 +129,9 @@ class Command(BaseCommand):
         if new_audiences:
             self.stdout.write(f"Registered new audiences: {' '.join(new_audiences)}")
         self.stdout.write(f"client_id:     {client.client_id}")
+        if secret is None:
+            self.stdout.write(f"No secret: {client.token_endpoint_auth_method} authenticates "
+                              "with the client's key or certificate.")
+            return
         self.stdout.write(f"client_secret: {secret}")
         self.stdout.write("Store the secret now: it is not kept and cannot be shown again.")

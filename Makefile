@@ -10,7 +10,7 @@ export DEMO_PORT
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test typecheck docs quickstart package matrix test-min test-postgres fuzz cluster cluster-down fleet-test lint bench clean
+.PHONY: demo test typecheck docs quickstart package matrix test-min test-postgres fuzz test-browser cluster cluster-down fleet-test test-mtls lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "oauth_cc needs Python 3.11 or newer; set PYTHON=python3.x")'
@@ -57,6 +57,13 @@ fuzz: $(STAMP)
 	OAUTH_CC_FUZZ_EXAMPLES=$${OAUTH_CC_FUZZ_EXAMPLES:-5000} $(BIN)/python -m pytest -s \
 		tests/test_hostile_input.py tests/test_jwt_mutations.py
 
+## The admin in a headless Chromium (Debian's chromium and chromium-driver) over a live server;
+## screenshots in build/browser-artefacts/. Not part of make test.
+test-browser: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[browser]'
+	OAUTH_CC_ARTEFACTS=build/browser-artefacts $(BIN)/python -m pytest tests/browser \
+		-p no:cacheprovider -rs
+
 ## Start the fleet on 127.0.0.1: PostgreSQL, Redis, instances A and B, a resource project, nginx.
 cluster: $(STAMP)
 	$(BIN)/python -m fleet up
@@ -67,6 +74,11 @@ cluster-down: $(STAMP)
 ## Start the fleet, run tests/fleet against it, stop it.
 fleet-test: $(STAMP)
 	$(BIN)/python -m fleet run -- $(BIN)/python -m pytest tests/fleet -rxX -s
+
+## mTLS end to end: nginx on 127.0.0.1 terminates TLS in front of the live server and passes
+## client certificates (Debian's nginx; skipped without it, failed without it under CI=true).
+test-mtls: $(STAMP)
+	$(BIN)/python -m pytest tests/test_mtls_nginx.py -rs -p no:cacheprovider
 
 ## Build the documentation site into site/ with mkdocs build --strict (its own virtualenv, .venv-docs).
 docs:

@@ -120,6 +120,38 @@ DEFAULTS: dict[str, Any] = {
     # Verified tokens remembered (by SHA-256 of the token) so that a token presented again
     # skips the signature check; never past its ``exp``. 0 turns the cache off.
     "VERIFIED_TOKEN_CACHE_SIZE": 4096,
+    # --- strong client authentication and sender-constrained tokens ---
+    # The Django cache that remembers used client-assertion and DPoP-proof jti values until
+    # they expire (JWTCA-07, DPOP-08). Share it between processes and instances, or a
+    # replay to another process is not noticed.
+    "REPLAY_CACHE": "default",
+    # private_key_jwt / client_secret_jwt (RFC 7523): accepted algorithms, the longest
+    # lifetime (exp - now, and exp - iat) an assertion may have, and whether the token
+    # endpoint URL is accepted as aud besides the issuer (X-06; off: issuer only).
+    "PRIVATE_KEY_JWT_ALGORITHMS": ["RS256", "PS256", "ES256", "EdDSA"],
+    "CLIENT_SECRET_JWT_ALGORITHMS": ["HS256", "HS384", "HS512"],
+    "CLIENT_ASSERTION_MAX_LIFETIME": 300,
+    "CLIENT_ASSERTION_ACCEPT_TOKEN_ENDPOINT_AUDIENCE": False,
+    # A client's jwks_uri: how long its key set is used, the least time between two fetches
+    # (also on an unknown kid), and the fetch timeout, in seconds.
+    "CLIENT_JWKS_CACHE_SECONDS": 300,
+    "CLIENT_JWKS_MIN_REFRESH_SECONDS": 30,
+    "CLIENT_JWKS_TIMEOUT": 5,
+    # mTLS (RFC 8705) behind a TLS-terminating proxy in TRUSTED_PROXIES: the request header
+    # in which the proxy passes the client certificate (URL-encoded PEM, as nginx's
+    # $ssl_client_escaped_cert), and the header with its verification result (nginx's
+    # $ssl_client_verify; tls_client_auth needs "SUCCESS"). None: mTLS is off.
+    "CLIENT_CERTIFICATE_HEADER": None,
+    "CLIENT_CERTIFICATE_VERIFY_HEADER": None,
+    # mtls_endpoint_aliases for the metadata: endpoint name -> URL served with client
+    # certificates, e.g. {"token_endpoint": "https://mtls.example.com/oauth/token"}.
+    "MTLS_ENDPOINT_ALIASES": {},
+    # DPoP (RFC 9449): accepted proof algorithms, how old (seconds after iat) a proof may
+    # be, and whether the token endpoint requires a server nonce (use_dpop_nonce).
+    "DPOP_SIGNING_ALGORITHMS": ["ES256", "RS256", "PS256", "EdDSA"],
+    "DPOP_PROOF_MAX_AGE": 60,
+    "DPOP_REQUIRE_NONCE": False,
+    "DPOP_NONCE_LIFETIME": 300,
 }
 
 #: Settings that hold dotted import paths, resolved on first access.

@@ -29,7 +29,7 @@ from ..errors import (
     UnsupportedGrantType,
 )
 from ..models import Client, Scope
-from ..registry import grant_types
+from ..registry import client_auth_methods, grant_types, token_types
 from ..settings import oauth_cc_settings
 from ..signals import token_issued
 from . import client_auth, inspection, keys
@@ -190,6 +190,17 @@ def jwks(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _merge(document: dict[str, Any], members: dict[str, Any]) -> None:
+    """Add an extension's metadata members; lists under one name are joined, in order,
+    without repeats (two assertion methods both list signing algorithms)."""
+    for name, value in members.items():
+        present = document.get(name)
+        if isinstance(present, list) and isinstance(value, list):
+            document[name] = present + [item for item in value if item not in present]
+        else:
+            document[name] = value
+
+
 def _endpoint(origin: str, name: str) -> str:
     return origin + reverse(f"oauth_cc:{name}")
 
@@ -215,6 +226,8 @@ def metadata(request: HttpRequest, issuer_path: str | None = None) -> HttpRespon
         "introspection_endpoint_auth_methods_supported": methods,
         "revocation_endpoint_auth_methods_supported": methods,
     }
+    for extension in [*client_auth_methods, *token_types]:
+        _merge(document, extension.metadata())
     if oauth_cc_settings.PUBLISH_SCOPES:
         names = list(Scope.objects.values_list("name", flat=True))
         if names:  # META-02: no empty arrays

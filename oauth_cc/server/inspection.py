@@ -92,7 +92,8 @@ def introspection_response(record: TokenRecord | None) -> dict[str, Any]:
         "client_id": claims["client_id"],
         "token_type": token_type_of(claims),
     }
-    for name in ("exp", "iat", "nbf", "sub", "aud", "iss", "jti"):
+    # cnf: the binding of a sender-constrained token (MTLS-04, DPOP-15), not checked here.
+    for name in ("exp", "iat", "nbf", "sub", "aud", "iss", "jti", "cnf"):
         if name in claims:
             body[name] = claims[name]
     return body

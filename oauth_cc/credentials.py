@@ -31,9 +31,10 @@ def generate_client_id() -> str:
     return "".join(secrets.choice(_LOWER_ALPHANUMERIC) for _ in range(CLIENT_ID_LENGTH))
 
 
-def generate_secret() -> str:
-    """A new client secret in plaintext. Show it once; store only ``digest(secret)``."""
-    body = "".join(secrets.choice(_ALPHANUMERIC) for _ in range(SECRET_RANDOM_LENGTH))
+def generate_secret(length: int = SECRET_RANDOM_LENGTH) -> str:
+    """A new client secret in plaintext, with ``length`` random characters after the prefix.
+    Show it once; store only ``digest(secret)``."""
+    body = "".join(secrets.choice(_ALPHANUMERIC) for _ in range(max(length, SECRET_RANDOM_LENGTH)))
     prefix: str = oauth_cc_settings.CLIENT_SECRET_PREFIX
     return prefix + body
 

@@ -318,8 +318,9 @@ class Client(models.Model):
 
     def add_secret(self, *, expires_at: datetime | None = None, label: str = "") -> str:
         """Create a new secret for this client and return its plaintext, once."""
-        plaintext = credentials.generate_secret()
         method = registry.client_auth_methods.get(self.token_endpoint_auth_method)
+        plaintext = credentials.generate_secret(
+            method.secret_length if method is not None else credentials.SECRET_RANDOM_LENGTH)
         ClientSecret.objects.create(
             client=self,
             digest=credentials.digest(plaintext),

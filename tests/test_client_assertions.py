@@ -187,10 +187,18 @@ def test_client_secret_jwt_secret_is_encrypted_at_rest_GEN_07(secret_client):
 
 
 def test_secret_shorter_than_the_hash_is_refused_JWTCA_08(client, secret_client):
-    """JWTCA-08: the generated secret (49 octets) is too short for HS512 (64)."""
+    """JWTCA-08: a secret of 49 octets (as generated for client_secret_basic) is too short
+    for HS512 (64); one generated for client_secret_jwt is long enough."""
     c, secret = secret_client
-    assert len(secret.encode()) < 64
+    assert len(secret.encode()) >= 64
     response = post_token(client, body(sign(c.client_id, secret, "HS512", kid=None)))
+    assert response.status_code == 200, response.content
+    short = "occs_" + "a1B2" * 11  # 49 octets, kept encrypted like a generated one
+    method = client_auth_methods.get("client_secret_jwt")
+    assert method is not None
+    ClientSecret.objects.create(client=c, digest=credentials.digest(short),
+                                hint=credentials.hint(short), encrypted_secret=method.seal(short))
+    response = post_token(client, body(sign(c.client_id, short, "HS512", kid=None)))
     assert_error(response, "invalid_client")
 
 

@@ -368,6 +368,9 @@ class ClientSecretJwt(_AssertionMethod):
     name = "client_secret_jwt"
     label = "client_secret_jwt (JWT with an HMAC of the client secret)"
     mac = True
+    uses_secret = True
+    #: 64 random characters: with the prefix, at least the 64 octets HS512 needs.
+    secret_length = 64
 
     def algorithms(self) -> list[str]:
         return [algorithm for algorithm in oauth_cc_settings.CLIENT_SECRET_JWT_ALGORITHMS

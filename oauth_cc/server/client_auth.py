@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
-from .. import network
+from .. import credentials, network
 from ..errors import InvalidClient, InvalidRequest
 from ..models import Client
 from ..registry import client_auth_methods
@@ -59,6 +59,8 @@ class ClientAuthMethod(ABC):
     advertised: ClassVar[bool] = True
     registrable: ClassVar[bool] = True
     uses_secret: ClassVar[bool] = False
+    #: Random characters of a secret generated for a client registered for this method.
+    secret_length: ClassVar[int] = credentials.SECRET_RANDOM_LENGTH
 
     @abstractmethod
     def detect(self, request: HttpRequest, params: FormParameters) -> bool:

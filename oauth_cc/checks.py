@@ -1,7 +1,7 @@
 """System checks for ``settings.OAUTH_CC``. Every check ID is listed in ``MESSAGES``, once.
 
 Each message names the exact setting to change. ``check_settings`` runs with every command;
-``check_deployment`` (W002 to W006) only with ``manage.py check --deploy``, since what it
+``check_deployment`` (W002 to W006, W008) only with ``manage.py check --deploy``, since what it
 reports is a production matter (a per-process cache is right for a laptop).
 """
 
@@ -100,6 +100,32 @@ MESSAGES: dict[str, tuple[type[Error] | type[Warning], str, str]] = {
     "oauth_cc.E011": (Error, "OAUTH_CC['REVOCATION_CACHE'] is not a cache in CACHES.",
                       "Set OAUTH_CC['REVOCATION_CACHE'] to an alias of settings.CACHES "
                       "(default 'default')."),
+    "oauth_cc.E015": (Error, "OAUTH_CC['REPLAY_CACHE'] is not a cache in CACHES.",
+                      "Set OAUTH_CC['REPLAY_CACHE'] to an alias of settings.CACHES (default "
+                      "'default')."),
+    "oauth_cc.E016": (Error, "An algorithm list of OAUTH_CC holds a value that is not allowed "
+                      "there: PRIVATE_KEY_JWT_ALGORITHMS and DPOP_SIGNING_ALGORITHMS take "
+                      "asymmetric JWS algorithms only, CLIENT_SECRET_JWT_ALGORITHMS HMAC "
+                      "ones only, never 'none'.",
+                      "Set OAUTH_CC['PRIVATE_KEY_JWT_ALGORITHMS'] and DPOP_SIGNING_ALGORITHMS "
+                      "to non-empty lists of RS256, RS384, RS512, PS256, PS384, PS512, ES256, "
+                      "ES384, ES512 or EdDSA, and CLIENT_SECRET_JWT_ALGORITHMS to HS256, "
+                      "HS384 or HS512."),
+    "oauth_cc.E017": (Error, "OAUTH_CC['MTLS_ENDPOINT_ALIASES'] must map token_endpoint, "
+                      "introspection_endpoint or revocation_endpoint to https URLs.",
+                      "Set OAUTH_CC['MTLS_ENDPOINT_ALIASES'] to e.g. {'token_endpoint': "
+                      "'https://mtls.example.com/oauth/token'} (RFC 8705 §5), or leave it "
+                      "empty."),
+    "oauth_cc.W007": (Warning, "OAUTH_CC['CLIENT_CERTIFICATE_HEADER'] is set but "
+                      "TRUSTED_PROXIES is empty: client certificates are believed only from "
+                      "a trusted proxy, so none is ever read and mTLS cannot work.",
+                      "List your TLS-terminating proxy's address in "
+                      "OAUTH_CC['TRUSTED_PROXIES'] (and have it overwrite the certificate "
+                      "headers), or unset CLIENT_CERTIFICATE_HEADER."),
+    "oauth_cc.W008": (Warning, "OAUTH_CC['REPLAY_CACHE'] names a per-process cache: a client "
+                      "assertion or DPoP proof replayed to another process is accepted there.",
+                      "Point OAUTH_CC['REPLAY_CACHE'] at a cache all processes share (Redis, "
+                      "or Django's database cache)."),
     "oauth_cc.W001": (Warning, "OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME'] is over one hour.",
                       "Lower OAUTH_CC['MAX_ACCESS_TOKEN_LIFETIME'] to 3600 or less: RFC 6750 "
                       "§5.3 recommends access tokens that live an hour at most."),
@@ -149,6 +175,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         found.append(_message("oauth_cc.E010"))
     found.extend(_check_caches())
     found.extend(_check_remote())
+    found.extend(_check_strong_authentication())
     keys = oauth_cc_settings.KEY_ENCRYPTION_KEYS
     try:
         if not isinstance(keys, list | tuple) or not keys:
@@ -167,6 +194,41 @@ def _check_caches() -> list[CheckMessage]:
         found.append(_message("oauth_cc.E011"))
     if oauth_cc_settings.THROTTLE_CACHE not in configured:
         found.append(_message("oauth_cc.E014"))
+    return found
+
+
+#: JWS algorithms that sign with a key pair, and the MACs of client_secret_jwt (RFC 7518).
+ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                                   "ES256", "ES384", "ES512", "EdDSA"})
+MAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+ALIASABLE_ENDPOINTS = ("token_endpoint", "introspection_endpoint", "revocation_endpoint")
+
+
+def _algorithms_within(value: Any, allowed: frozenset[str]) -> bool:
+    return (isinstance(value, list | tuple) and bool(value)
+            and all(isinstance(name, str) and name in allowed for name in value))
+
+
+def _check_strong_authentication() -> list[CheckMessage]:
+    found = []
+    configured = getattr(settings, "CACHES", None) or {"default": {}}
+    if oauth_cc_settings.REPLAY_CACHE not in configured:
+        found.append(_message("oauth_cc.E015"))
+    if not (_algorithms_within(oauth_cc_settings.PRIVATE_KEY_JWT_ALGORITHMS,
+                               ASYMMETRIC_ALGORITHMS)
+            and _algorithms_within(oauth_cc_settings.DPOP_SIGNING_ALGORITHMS,
+                                   ASYMMETRIC_ALGORITHMS)
+            and _algorithms_within(oauth_cc_settings.CLIENT_SECRET_JWT_ALGORITHMS,
+                                   MAC_ALGORITHMS)):
+        found.append(_message("oauth_cc.E016"))
+    aliases = oauth_cc_settings.MTLS_ENDPOINT_ALIASES
+    if not isinstance(aliases, dict) or any(
+            name not in ALIASABLE_ENDPOINTS or not isinstance(url, str)
+            or urlsplit(url).scheme != "https" or not urlsplit(url).netloc
+            for name, url in aliases.items()):
+        found.append(_message("oauth_cc.E017"))
+    if oauth_cc_settings.CLIENT_CERTIFICATE_HEADER and not oauth_cc_settings.TRUSTED_PROXIES:
+        found.append(_message("oauth_cc.W007"))
     return found
 
 
@@ -226,6 +288,8 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
         found.append(_message("oauth_cc.W003"))
     if not oauth_cc_settings.JWKS_URI and _has_active_key() is False:
         found.append(_message("oauth_cc.W004"))
+    if caches.per_process(oauth_cc_settings.REPLAY_CACHE):
+        found.append(_message("oauth_cc.W008"))
     if not throttling_enabled():
         found.append(_message("oauth_cc.W005"))
     elif caches.per_process(oauth_cc_settings.THROTTLE_CACHE):

@@ -451,7 +451,9 @@ SETTING_OF = {
     "oauth_cc.W003": "JWKS_URI", "oauth_cc.W004": "SIGNING_ALGORITHM",
     "oauth_cc.W005": "THROTTLE_FAILURES_PER_CLIENT", "oauth_cc.W006": "THROTTLE_CACHE",
     "oauth_cc.E012": "INTROSPECTION_ENDPOINT", "oauth_cc.E013": "TRUSTED_PROXIES",
-    "oauth_cc.E014": "THROTTLE_CACHE",
+    "oauth_cc.E014": "THROTTLE_CACHE", "oauth_cc.E015": "REPLAY_CACHE",
+    "oauth_cc.E016": "PRIVATE_KEY_JWT_ALGORITHMS", "oauth_cc.E017": "MTLS_ENDPOINT_ALIASES",
+    "oauth_cc.W007": "CLIENT_CERTIFICATE_HEADER", "oauth_cc.W008": "REPLAY_CACHE",
 }
 
 
@@ -466,3 +468,63 @@ def test_every_check_hint_names_its_setting():
     missing = [check_id for check_id, (_level, _msg, hint) in checks.MESSAGES.items()
                if SETTING_OF[check_id] not in hint]
     assert missing == []
+
+
+# --- strong client authentication and sender-constrained tokens -------------------------------
+
+def _ids(found: list[Any]) -> list[str]:
+    return sorted(m.id for m in found)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("PRIVATE_KEY_JWT_ALGORITHMS", ["RS256", "HS256"]),   # a MAC where a signature is needed
+    ("PRIVATE_KEY_JWT_ALGORITHMS", ["none"]),
+    ("PRIVATE_KEY_JWT_ALGORITHMS", []),
+    ("DPOP_SIGNING_ALGORITHMS", ["ES256", "HS512"]),
+    ("DPOP_SIGNING_ALGORITHMS", "ES256"),                 # a string, not a list
+    ("CLIENT_SECRET_JWT_ALGORITHMS", ["HS256", "RS256"]),  # a signature where a MAC is needed
+])
+def test_algorithm_lists_are_checked_JWTCA_08_DPOP_02(settings, name, value):
+    configure(settings, **{name: value})
+    assert "oauth_cc.E016" in _ids(checks.check_settings())
+
+
+def test_default_algorithm_lists_pass(settings):
+    configure(settings)
+    found = _ids(checks.check_settings())
+    assert not {"oauth_cc.E015", "oauth_cc.E016", "oauth_cc.E017", "oauth_cc.W007"} & set(found)
+
+
+def test_replay_cache_must_exist_JWTCA_07(settings):
+    configure(settings, REPLAY_CACHE="nowhere")
+    assert "oauth_cc.E015" in _ids(checks.check_settings())
+
+
+@pytest.mark.parametrize("aliases", [
+    {"token_endpoint": "http://mtls.example.test/oauth/token"},
+    {"authorization_endpoint": "https://mtls.example.test/authorize"},
+    {"token_endpoint": 3},
+    ["https://mtls.example.test/oauth/token"],
+])
+def test_mtls_endpoint_aliases_are_checked_MTLS_07(settings, aliases):
+    configure(settings, MTLS_ENDPOINT_ALIASES=aliases)
+    assert "oauth_cc.E017" in _ids(checks.check_settings())
+
+
+def test_certificate_header_without_a_trusted_proxy_warns_MTLS_08(settings):
+    configure(settings, CLIENT_CERTIFICATE_HEADER="X-SSL-Client-Cert")
+    assert "oauth_cc.W007" in _ids(checks.check_settings())
+    configure(settings, CLIENT_CERTIFICATE_HEADER="X-SSL-Client-Cert",
+                 TRUSTED_PROXIES=["127.0.0.1"])
+    assert "oauth_cc.W007" not in _ids(checks.check_settings())
+
+
+def test_per_process_replay_cache_warns_on_deploy_DPOP_08(settings):
+    configure(settings)
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert "oauth_cc.W008" in _ids(checks.check_deployment())
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+                       "shared": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                                  "LOCATION": "oauth_cc_cache"}}
+    configure(settings, REPLAY_CACHE="shared")
+    assert "oauth_cc.W008" not in _ids(checks.check_deployment())

@@ -41,3 +41,29 @@ def test_english_stays_the_source(admin_client):
     with translation.override("en"):
         page = admin_client.get("/admin/").content.decode()
     assert "OAuth client credentials" in page and "Signing keys" in page
+
+
+def test_catalogue_is_complete():
+    """Every marked string has a German translation: no empty msgstr (but the header's), no
+    fuzzy entry left by makemessages."""
+    po = (Path(oauth_cc.__file__).parent / "locale" / "de" / "LC_MESSAGES" / "django.po"
+          ).read_text(encoding="utf-8")
+    entries = po.split("\n\n")[1:]  # the first is the header
+    assert entries
+    for entry in entries:
+        assert "#, fuzzy" not in entry, entry
+        lines = entry.strip().splitlines()
+        msgstr = [i for i, line in enumerate(lines) if line.startswith("msgstr")]
+        for index in msgstr:
+            value = lines[index].split(" ", 1)[1]
+            continued = index + 1 < len(lines) and lines[index + 1].startswith('"')
+            assert value != '""' or continued, entry
+
+
+def test_client_form_labels_are_german(admin_client, settings):
+    settings.LANGUAGE_CODE = "de"
+    with translation.override("de"):
+        page = admin_client.get("/admin/oauth_cc/client/add/").content.decode()
+    for label in ("Authentifizierungsmethode", "Schlüssel und Zertifikate", "DPoP erforderlich",
+                  "Zertifikatsinhaber (DN)", "An den Absender gebundene Tokens"):
+        assert label in page, label

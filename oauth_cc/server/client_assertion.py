@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 from jwt.exceptions import InvalidSubjectError
 
@@ -303,22 +304,22 @@ class PrivateKeyJwt(_AssertionMethod):
     def check_registration(self, client: Client) -> None:
         jwks, jwks_uri = client.jwks.strip(), client.jwks_uri.strip()
         if jwks and jwks_uri:
-            raise ValidationError({"jwks_uri": "Give either a JWK Set or a JWKS URI, not "
-                                               "both."})
+            raise ValidationError({"jwks_uri": _("Give either a JWK Set or a JWKS URI, not "
+                                                 "both.")})
         if not jwks and not jwks_uri:
-            raise ValidationError({"jwks": "private_key_jwt needs the client's public keys: "
-                                           "a JWK Set or a JWKS URI."})
+            raise ValidationError({"jwks": _("private_key_jwt needs the client's public "
+                                             "keys: a JWK Set or a JWKS URI.")})
         if jwks:
             problem = client_keys.registration_problem(jwks)
             if problem is None:
                 usable = client_keys.inline_keys(jwks).keys
                 if not {key.algorithm for key in usable} & set(self.algorithms()):
-                    problem = ("No key in the JWK Set uses an algorithm allowed for "
-                               "private_key_jwt.")
+                    problem = str(_("No key in the JWK Set uses an algorithm allowed "
+                                    "for private_key_jwt."))
             if problem is not None:
                 raise ValidationError({"jwks": problem})
         elif not client_keys.jwks_uri_allowed(jwks_uri):
-            raise ValidationError({"jwks_uri": "The JWKS URI must be an https URL."})
+            raise ValidationError({"jwks_uri": _("The JWKS URI must be an https URL.")})
 
     def _verify(self, assertion: str, header: dict[str, Any], client_id: str
                 ) -> tuple[Client, dict[str, Any]]:

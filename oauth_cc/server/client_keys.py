@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import jwt
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from .. import caches, clock
 from ..resource.key_sources import fetch_json
@@ -174,21 +175,21 @@ def registration_problem(jwks: str) -> str | None:
     try:
         document = json.loads(jwks)
     except ValueError:
-        return "The JWK Set is not valid JSON."
+        return str(_("The JWK Set is not valid JSON."))
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         return 'A JWK Set is a JSON object with a "keys" array (RFC 7517 §5).'
     if not document["keys"]:
-        return "The JWK Set has no key."
+        return str(_("The JWK Set has no key."))
     if len(document["keys"]) > MAX_KEYS:
         return f"A JWK Set may hold at most {MAX_KEYS} keys."
     for jwk in document["keys"]:
         if not isinstance(jwk, dict):
-            return "Each key must be a JSON object."
+            return str(_("Each key must be a JSON object."))
         if has_private_members(jwk):
-            return "Register public keys only: a key has private or symmetric members."
+            return str(_("Register public keys only: a key has private or symmetric members."))
     usable = parse_jwks(document)
     if not usable.keys and not usable.certificates:
-        return "No key in the JWK Set is usable."
+        return str(_("No key in the JWK Set is usable."))
     return None
 
 

@@ -16,6 +16,10 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 PORT = env.int("DEMO_PORT", default=8000)
+#: Where ``manage.py demo_setup`` writes what ``python -m demo_project.clients`` reads: the
+#: demo clients' ids and this run's secrets, and the private JWK of demo-key-client (mode
+#: 0600; ``demo_project/.state/`` is git-ignored).
+DEMO_STATE_DIR = Path(env.str("DEMO_STATE_DIR", default=str(BASE_DIR / ".state")))
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -26,8 +26,10 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import jwt
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
+from django.utils.encoding import escape_uri_path
 from django.views.decorators.debug import sensitive_variables
 from jwt.algorithms import get_default_algorithms
 
@@ -148,6 +150,10 @@ def normalise_uri(uri: str) -> str | None:
     A pure function of its argument, so the small LRU in front of it never needs clearing.
     """
     try:
+        uri.encode("utf-8")  # a lone surrogate is no text at all
+    except UnicodeEncodeError:
+        return None
+    try:
         parts = urlsplit(uri)
         port = parts.port
     except ValueError:
@@ -164,11 +170,16 @@ def normalise_uri(uri: str) -> str | None:
 
 def target_uri(request: HttpRequest) -> str | None:
     """The request's own URI, normalised as ``normalise_uri`` does. Its host is Django's
-    ``request.get_host()`` (``ALLOWED_HOSTS``, ``USE_X_FORWARDED_HOST``); its scheme is https
-    when ``network.is_secure`` says the client used HTTPS, so that a request forwarded by a
-    trusted proxy is compared with the URI the client addressed, never with a raw header."""
-    uri = request.build_absolute_uri()
+    ``request.get_host()`` (``ALLOWED_HOSTS``, ``USE_X_FORWARDED_HOST``), but a forwarded host
+    only from a trusted proxy; its scheme is https when ``network.is_secure`` says the client
+    used HTTPS. So a request forwarded by a trusted proxy is compared with the URI the client
+    addressed, never with a header anyone could send."""
     scheme = "https" if network.is_secure(request) else "http"
+    if settings.USE_X_FORWARDED_HOST and not network.from_trusted_proxy(request):
+        # Django would believe X-Forwarded-Host from anyone: take the Host header instead.
+        host = str(request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME", ""))
+        return normalise_uri(f"{scheme}://{host}{escape_uri_path(request.path)}")
+    uri = request.build_absolute_uri()
     return normalise_uri(scheme + uri[uri.index(":"):])
 
 
@@ -270,7 +281,7 @@ def _claims(proof: str, key: ProofKey) -> dict[str, Any]:
         claims = json.loads(decoded["payload"])
     except jwt.PyJWTError:
         raise InvalidProof("The DPoP proof signature is invalid.") from None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         raise InvalidProof("The DPoP proof is malformed.") from None
     if not isinstance(claims, dict):
         raise InvalidProof("The DPoP proof is malformed.")
@@ -302,6 +313,8 @@ def check(request: HttpRequest, proof: str, *, access_token: str | None = None,
     if not (isinstance(jti, str) and jti and isinstance(method, str) and isinstance(uri, str)
             and isinstance(issued_at, int | float) and not isinstance(issued_at, bool)):
         raise InvalidProof("The DPoP proof lacks jti, htm, htu or iat.")
+    if not 0 <= issued_at < 1e11:  # a NumericDate within reason, before any float arithmetic
+        raise InvalidProof("The DPoP proof iat is out of range.")
     if len(jti) > replay.MAX_JTI_LENGTH:
         raise InvalidProof("The DPoP proof jti is too long.")
     if method != request.method:
@@ -321,6 +334,7 @@ def check(request: HttpRequest, proof: str, *, access_token: str | None = None,
         raise InvalidProof("The DPoP proof is not for this access token.")
     if bound_to is not None and not _same(bound_to, key.thumbprint):
         raise KeyMismatch("The DPoP proof key is not the key the token is bound to.")
-    if not replay.first_use("dpop", target, jti, issued_at + max_age):
+    # Keyed by the proof key too: a jti someone learns cannot be used up with another key.
+    if not replay.first_use("dpop", f"{key.thumbprint} {target}", jti, issued_at + max_age):
         raise InvalidProof("The DPoP proof has been used before.")
     return Proof(key, claims, target)

@@ -71,6 +71,12 @@ def _from_proxy(request: HttpRequest) -> bool:
     return bool(networks) and _trusted(remote, networks)
 
 
+def from_trusted_proxy(request: HttpRequest) -> bool:
+    """Whether the request came from one of ``TRUSTED_PROXIES`` (whose forwarded headers
+    may then be believed)."""
+    return _from_proxy(request)
+
+
 def client_address(request: HttpRequest) -> str:
     """The caller's address: ``REMOTE_ADDR``, or, for a request from a trusted proxy, the
     nearest address in ``X-Forwarded-For`` that is not itself a trusted proxy."""
@@ -90,7 +96,11 @@ def is_secure(request: HttpRequest) -> bool:
     """Whether the client's connection used HTTPS (GEN-01)."""
     if not _any_proxy():
         return request.is_secure()
-    if request.META.get("wsgi.url_scheme") == "https":
+    # The connection's own scheme: WSGI's url_scheme, or the ASGI scope's scheme.
+    scope = getattr(request, "scope", None)
+    own = request.META.get("wsgi.url_scheme") or (
+        scope.get("scheme") if isinstance(scope, dict) else None)
+    if own == "https":
         return True
     forwarded = request.META.get("HTTP_X_FORWARDED_PROTO", "").split(",")[-1].strip()
     return _from_proxy(request) and forwarded.lower() == "https"

@@ -704,7 +704,8 @@ def test_htu_scheme_comes_from_a_trusted_proxy_only_DPOP_06(client, reader, prov
 
 def test_htu_host_follows_djangos_host_settings_DPOP_06(client, reader, prover, settings):
     """DPOP-06 REC: the host is Django's get_host(): X-Forwarded-Host counts only with
-    USE_X_FORWARDED_HOST, and only for a host in ALLOWED_HOSTS."""
+    USE_X_FORWARDED_HOST, only for a host in ALLOWED_HOSTS, and only from a trusted proxy
+    (the external URL is derived from trusted proxy configuration)."""
     token = bound_token(client, reader, prover)
     public = "https://api.example.test" + WHOAMI
     headers = {"HTTP_X_FORWARDED_HOST": "api.example.test"}
@@ -713,6 +714,10 @@ def test_htu_host_follows_djangos_host_settings_DPOP_06(client, reader, prover, 
     assert_resource_error(refused, "invalid_dpop_proof")
     settings.USE_X_FORWARDED_HOST = True
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "api.example.test"]
+    from_anyone = client.get(WHOAMI, secure=True, **headers,
+                             **dpop(token, prover.proof("GET", public, access_token=token)))
+    assert_resource_error(from_anyone, "invalid_dpop_proof")
+    settings.OAUTH_CC = {**settings.OAUTH_CC, "TRUSTED_PROXIES": ["127.0.0.1"]}
     accepted = client.get(WHOAMI, secure=True, **headers,
                           **dpop(token, prover.proof("GET", public, access_token=token)))
     assert accepted.status_code == 200, accepted.content

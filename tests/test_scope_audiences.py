@@ -60,15 +60,22 @@ def test_requested_scopes_meaningful_to_the_audience_granted_JWT_06(client: Any,
     assert response.json()["scope"] == "audit billing:read"
 
 
-def test_token_for_two_audiences_carries_each_ones_scopes_RES_05(client: Any, tied: Any
-                                                                 ) -> None:
+def test_token_for_two_audiences_carries_only_scopes_both_understand_RES_05(
+        client: Any, tied: Any) -> None:
+    """RES-05, BCP-03: neither API may receive the other's scope."""
     c, secret = tied
-    response = post_token(client, [("grant_type", "client_credentials"),
-                                   ("resource", ORDERS), ("resource", BILLING)],
-                          auth=(c.client_id, secret))
+    both = [("grant_type", "client_credentials"), ("resource", ORDERS), ("resource", BILLING)]
+    response = post_token(client, both, auth=(c.client_id, secret))
 
     assert response.status_code == 200
-    assert response.json()["scope"] == "audit billing:read orders:read"
+    assert response.json()["scope"] == "audit"
+    named = post_token(client, [*both, ("scope", "orders:read")], auth=(c.client_id, secret))
+    assert_error(named, "invalid_scope")
+    shared = Scope.objects.get(name="orders:read")
+    shared.audiences = f"{ORDERS} {BILLING}"
+    shared.save()
+    response = post_token(client, both, auth=(c.client_id, secret))
+    assert response.json()["scope"] == "audit orders:read"
 
 
 def test_no_default_scope_left_for_the_audience_is_invalid_scope_RES_05(

@@ -9,9 +9,10 @@ not registered (or is inactive) is refused with ``invalid_target``; ``DEFAULT_AU
 no row.
 
 A scope may be tied to the audiences it means something to (``Scope.audiences``; empty:
-every audience). A token carries only scopes meaningful to one of its audiences (RES-05,
-JWT-06, BCP-03): a client's default scopes are narrowed to those, and an explicitly requested
-scope that none of the token's audiences understands is refused with ``invalid_scope``.
+every audience). A token carries only scopes meaningful to every one of its audiences (RES-05,
+JWT-06, BCP-03), so no API ever receives a scope tied to another: a client's default scopes
+are narrowed to those, and an explicitly requested scope that one of the token's audiences
+does not understand is refused with ``invalid_scope``.
 
 Both registries are cached in-process for ``KEY_CACHE_SECONDS`` (cleared at once in the
 process that changes an ``Audience`` or a ``Scope``), so a token request still costs one
@@ -116,15 +117,16 @@ def _scope_changed(**kwargs: Any) -> None:
 
 def scopes_for(granted: frozenset[str], audience: str | list[str], *, requested: bool
                ) -> frozenset[str]:
-    """``granted`` less the scopes meaningful to none of the token's audiences (RES-05,
-    JWT-06, BCP-03). Scopes the client asked for by name are refused rather than dropped
+    """``granted`` less the scopes tied to audiences that do not include every one of the
+    token's (RES-05, JWT-06, BCP-03): a token for two APIs carries only scopes both
+    understand. Scopes the client asked for by name are refused rather than dropped
     (``invalid_scope``, as SCOPE-04 decides for scopes the client may not have); default
     scopes are narrowed, and the response's ``scope`` says what was granted."""
     tied = _scope_audiences.get(clock.timestamp())
     if not tied:
         return granted
     targets = {audience} if isinstance(audience, str) else set(audience)
-    kept = frozenset(name for name in granted if name not in tied or tied[name] & targets)
+    kept = frozenset(name for name in granted if name not in tied or targets <= tied[name])
     if requested and kept != granted:
         raise InvalidScope("A requested scope does not apply to the requested resource.")
     if not kept:

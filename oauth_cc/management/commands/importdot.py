@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,6 +170,16 @@ def unique_name(application: Application, used: set[str]) -> tuple[str, bool]:
     return renamed, True
 
 
+def _shared_secrets(planned: list[Planned]) -> list[str]:
+    """The client_ids of planned clients whose clear secret's digest another planned client
+    or an existing secret already has."""
+    counts = Counter(plan.digest for plan in planned if not plan.legacy_hash)
+    taken = set(ClientSecret.objects.filter(digest__in=list(counts))
+                .values_list("digest", flat=True))
+    return sorted(plan.application.client_id for plan in planned
+                  if not plan.legacy_hash and (counts[plan.digest] > 1 or plan.digest in taken))
+
+
 class Command(BaseCommand):
     help = ("Register django-oauth-toolkit's confidential client-credentials applications as "
             "clients, keeping their client_id and secret. Reads DOT's table with plain SQL, "
@@ -242,6 +253,14 @@ class Command(BaseCommand):
                 "an algorithm missing from settings.PASSWORD_HASHERS. Add the hasher that "
                 "django-oauth-toolkit used (its PASSWORD_HASHERS, or OAUTH2_PROVIDER"
                 "['CLIENT_SECRET_HASHER']) and run again. Nothing was imported.")
+        shared = _shared_secrets(planned)
+        if shared:
+            # A digest identifies one secret of one client (it is unique): DOT allowed two
+            # applications the same clear secret, this server cannot keep both.
+            raise CommandError(
+                "These clients share a secret with another imported or existing client: "
+                + ", ".join(shared) + ". Give each its own secret in django-oauth-toolkit "
+                "(or leave them out with --client-id) and run again. Nothing was imported.")
 
         with transaction.atomic(using=router.db_for_write(Client)):
             new_scopes = self._register_scopes(allowed, dry_run)

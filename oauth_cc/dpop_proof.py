@@ -242,6 +242,8 @@ def _parse_key(proof: str) -> ProofKey:
         header = jwt.get_unverified_header(proof)
     except jwt.PyJWTError:
         raise InvalidProof("The DPoP proof is malformed.") from None
+    if "crit" in header:  # no extension is understood here (RFC 7515 §4.1.11)
+        raise InvalidProof("The DPoP proof has a critical header this server ignores.")
     typ = header.get("typ")
     if not isinstance(typ, str) or typ.lower() != PROOF_TYPE:
         raise InvalidProof("The DPoP proof must have typ dpop+jwt.")

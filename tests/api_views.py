@@ -139,3 +139,34 @@ class PlainClassView(ProtectedResourceMixin, View):
 @scopes_required({"GET": "a", "POST": "b"})
 def plain_per_method(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"method": request.method})
+
+
+# --- async twins of the plain views (issue 12): same declarations, same answers -------------
+
+@scopes_required(AnyOf(["admin"], ["b"]))
+async def async_plain_alternatives(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"client_id": request.user.client_id,
+                         "scope": sorted(request.oauth_token.scopes)})
+
+
+class AsyncPlainClassView(ProtectedResourceMixin, View):
+    required_scopes = {"GET": "a", "POST": "b"}
+
+    async def get(self, request: HttpRequest) -> JsonResponse:
+        return JsonResponse({"client_id": request.oauth_token.client_id})
+
+    async def post(self, request: HttpRequest) -> JsonResponse:
+        return JsonResponse({"client_id": request.oauth_token.client_id})
+
+
+@scopes_required({"GET": "a", "POST": "b"})
+async def async_plain_per_method(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"method": request.method})
+
+
+@scopes_required("inventory:read")
+async def async_whoami(request: HttpRequest) -> JsonResponse:
+    """``/api/whoami``'s answer from an async view (the mutation and hostile-input suites)."""
+    token = request.oauth_token
+    return JsonResponse({"client_id": token.client_id, "scope": " ".join(sorted(token.scopes)),
+                         "aud": list(token.audience)})

@@ -14,7 +14,10 @@ missing or bad proof is 401 ``invalid_dpop_proof``; a proof by another key, or a
 token, is 401 ``invalid_token`` (DPOP-21); every challenge is a ``DPoP`` one with ``algs``
 (DPOP-18), and a request without credentials is challenged for both schemes (DPOP-20).
 
-The proof checks themselves live in ``oauth_cc.dpop_proof``.
+The proof checks themselves live in ``oauth_cc.dpop_proof``. On an event loop the proof is
+checked inline when ``REPLAY_CACHE`` is a per-process cache (the ``jti``'s ``add()`` is a
+dictionary write), and in a thread when it is shared (Redis, Memcached, the database cache),
+whose ``add()`` waits on the network.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
-from .. import dpop_proof
+from .. import caches, dpop_proof
 from ..errors import (
     CHALLENGE_PARAMETERS,
     InvalidDPoPProof,
@@ -102,6 +105,12 @@ class DPoP(TokenType):
             raise ResourceInvalidDPoPProof(failure.description) from None
         except ReplayCacheUnavailable:
             raise ResourceUnavailable("The service is temporarily unavailable.") from None
+
+    async def aconfirm(self, token: AccessToken, context: RequestContext) -> None:
+        if caches.per_process(str(oauth_cc_settings.REPLAY_CACHE)):
+            self.confirm(token, context)
+        else:
+            await super().aconfirm(token, context)
 
     def describes(self, claims: Any) -> bool:
         return isinstance(claims, Mapping) and bound_key(claims) is not None

@@ -12,6 +12,9 @@ past the token's ``exp``: a revocation reaches this resource server within that 
 token presented again costs no request to the authorization server meanwhile. When the
 authorization server cannot be reached, the token cannot be verified (fail closed; nothing
 is remembered), and the failure is logged without the token.
+
+``aintrospect`` is ``introspect`` for a coroutine: a remembered answer is read inline, and the
+request to the authorization server runs in a thread, one per token and event loop at a time.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
+from asgiref.sync import sync_to_async
 from django.views.decorators.debug import sensitive_variables
 
 from .. import caches
 from ..settings import oauth_cc_settings
-from .key_sources import fetch_json, jwks_uri_allowed
+from .key_sources import SingleFlight, fetch_json, jwks_uri_allowed
 from .stores import StoreUnavailable
 
 logger = logging.getLogger("oauth_cc.validation")
@@ -57,7 +61,23 @@ def introspect(raw: str, digest: bytes, now: float) -> dict[str, Any]:
     known = answers.get(digest, now)
     if known is not None:
         return known
-    answer = _ask(raw)
+    return _remember(digest, _ask(raw), now)
+
+
+_questions = SingleFlight()
+
+
+@sensitive_variables()
+async def aintrospect(raw: str, digest: bytes, now: float) -> dict[str, Any]:
+    """``introspect`` without blocking the event loop."""
+    known = answers.get(digest, now)
+    if known is not None:
+        return known
+    ask = sync_to_async(_ask, thread_sensitive=False)  # an HTTP request, no database
+    return _remember(digest, await _questions.run(digest, lambda: ask(raw)), now)
+
+
+def _remember(digest: bytes, answer: dict[str, Any], now: float) -> dict[str, Any]:
     until = now + _cache_seconds()
     exp = answer.get("exp")
     if answer.get("active") is True and isinstance(exp, int | float):

@@ -15,6 +15,11 @@ such as ``DPoP`` later). Both halves go through it:
 A token bound to a TLS client certificate (RFC 8705 §3, ``cnf`` ``x5t#S256``) is checked by
 ``confirm_certificate()`` for every type, after the type's own ``confirm()``: a Bearer token
 so bound is still a Bearer token, and a DPoP token may be bound to a certificate too.
+
+On an event loop, ``aauthenticate()`` does the same with ``verification.averify`` and
+``aconfirm()``: a type whose ``confirm()`` may block (a database, a shared cache) says so
+with ``confirm_blocks`` and is confirmed in a thread; a type that replaces ``authenticate()``
+itself is run in a thread whole.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
+from asgiref.sync import sync_to_async
 from cryptography.hazmat.primitives import serialization
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
@@ -35,7 +41,7 @@ from ..errors import InvalidToken, NoCredentials, ResourceError, ResourceInvalid
 from ..registry import DEFAULT_TOKEN_TYPE, token_types
 from ..settings import oauth_cc_settings
 from . import bearer
-from .verification import AccessToken, verify
+from .verification import AccessToken, averify, verify
 
 _SCHEME = re.compile(r"(\S*)(\s*)(.*)", re.DOTALL)
 
@@ -69,6 +75,9 @@ class TokenType:
     """
 
     name: ClassVar[str]
+    #: Whether ``confirm()`` may wait on a database, a cache or the network: on an event
+    #: loop it then runs in a thread. Assumed of any type that does not say otherwise.
+    confirm_blocks: ClassVar[bool] = True
 
     def matches(self, request: HttpRequest) -> bool:
         """Whether the request's Authorization header uses this type's scheme."""
@@ -107,9 +116,40 @@ class TokenType:
             raise
         return token
 
+    @sensitive_variables()
+    async def aauthenticate(self, request: HttpRequest) -> AccessToken:
+        """``authenticate()`` for a coroutine: the same checks and errors, with nothing that
+        blocks on the event loop (``averify``, ``aconfirm``). A subclass that replaces
+        ``authenticate()`` has it run in a thread instead."""
+        if type(self).authenticate is not TokenType.authenticate:
+            token: AccessToken = await sync_to_async(
+                self.authenticate, thread_sensitive=True)(request)
+            return token
+        try:
+            raw = self.extract(request)
+            if raw is None:
+                raise NoCredentials()
+            token = await averify(raw)
+            await self.aconfirm(token, RequestContext(request))
+            confirm_certificate(token, request)
+        except ResourceError as error:
+            error.scheme = self.name
+            raise
+        return token
+
     def confirm(self, token: AccessToken, context: RequestContext) -> None:
         """The type's own check of a verified token against this request, run on every
         request (a proof of possession). Raise ``InvalidToken`` to refuse."""
+
+    async def aconfirm(self, token: AccessToken, context: RequestContext) -> None:
+        """``confirm()`` for a coroutine: inline unless it may block (``confirm_blocks``),
+        else in Django's thread for the request."""
+        if type(self).confirm is TokenType.confirm:
+            return
+        if self.confirm_blocks:
+            await sync_to_async(self.confirm, thread_sensitive=True)(token, context)
+        else:
+            self.confirm(token, context)
 
     def bind(self, request: HttpRequest, client: Any) -> dict[str, Any] | None:
         """At the token endpoint: the ``cnf`` claim binding the new token to the proof this
@@ -134,6 +174,7 @@ class Bearer(TokenType):
     header, or (``ACCEPT_FORM_BODY_TOKEN``) the form body; never in the query string."""
 
     name = DEFAULT_TOKEN_TYPE
+    confirm_blocks = False  # a look at the token's claims
 
     @sensitive_variables()
     def extract(self, request: HttpRequest) -> str | None:
@@ -194,6 +235,11 @@ def authenticate(request: HttpRequest) -> AccessToken:
     """The verified access token of ``request``, by its token type. Raises
     ``NoCredentials``, ``ResourceInvalidRequest`` or ``InvalidToken``."""
     return for_request(request).authenticate(request)
+
+
+async def aauthenticate(request: HttpRequest) -> AccessToken:
+    """``authenticate`` for a coroutine (``oauth_cc.resource.asynchronous``)."""
+    return await for_request(request).aauthenticate(request)
 
 
 _BEARER = token_types.register(Bearer(), replace=True)

@@ -13,6 +13,12 @@ in a bounded cache keyed by its SHA-256 and is not verified again until its ``ex
 Local mode reaches this project's tables only through a ``LocalStore`` that
 ``oauth_cc.resource.local`` installs when the app is installed, so a project that only
 protects APIs (remote mode) can use this module without oauth_cc's tables.
+
+``averify(raw)`` is ``verify`` for code on an event loop: the same checks, caches and
+answers. What costs only CPU stays inline (the token caches, parsing, the signature check
+with keys in memory, the claims); what may wait on the database or the network (loading
+keys, the revocation set, an opaque token's row, an introspection request) runs off the
+loop, one load per event loop for any number of waiting requests.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import jwt
+from asgiref.sync import sync_to_async
 from django.views.decorators.debug import sensitive_variables
 
 from .. import caches, clock
@@ -34,8 +41,8 @@ from ..errors import InvalidToken
 from ..jose import ACCESS_TOKEN_TYPES, accepted_algorithms
 from ..settings import oauth_cc_settings
 from . import introspection
-from .key_sources import KeySource, key_source
-from .stores import LocalStore, StoreUnavailable, local_store
+from .key_sources import Keys, KeysNeeded, key_source
+from .stores import LocalStore, RevocationSnapshot, StoreUnavailable, local_store
 
 if TYPE_CHECKING:
     from jwt.types import Options
@@ -166,6 +173,115 @@ def verify(raw: str) -> AccessToken:
     return token
 
 
+@sensitive_variables()
+async def averify(raw: str) -> AccessToken:
+    """``verify`` for a coroutine (an async view, an ASGI application): the same checks,
+    caches, errors and failures, with no database or network call on the event loop."""
+    now = clock.timestamp()
+    size = int(oauth_cc_settings.VERIFIED_TOKEN_CACHE_SIZE)
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
+    try:
+        store = None if oauth_cc_settings.JWKS_URI else local_store()
+        revoked = (await _arevocations(store, now)
+                   if store is not None and oauth_cc_settings.CHECK_REVOCATION else None)
+        remote = introspection.enabled()
+        token = verified_tokens.get(digest, now) if size > 0 else None
+        # A cached token is refused once its key is no longer published.
+        if token is not None and token.kid and await key_source().aget(token.kid) is None:
+            token = None
+        if token is None:
+            known_bad = rejected_tokens.get(digest, now)
+            if known_bad is not None:
+                raise InvalidToken(known_bad)
+            if is_opaque(raw):
+                if remote:
+                    token = await _averify_introspected(raw, digest, now)
+                elif oauth_cc_settings.JWKS_URI:
+                    raise InvalidToken("Opaque tokens cannot be verified by this resource "
+                                       "server.")
+                else:
+                    token = await _averify_opaque(store, digest.hex(), now)
+            else:
+                token = await _averify_uncached(raw, now)
+            if size > 0:
+                verified_tokens.put(digest, token, token.exp, size)
+        if revoked is not None and await _arevoked(revoked, token.jti):
+            raise InvalidToken("The access token has been revoked.")
+        if remote and not (await introspection.aintrospect(raw, digest, now))["active"]:
+            raise InvalidToken("The access token is not active.")
+    except InvalidToken as error:
+        if getattr(error, "permanent", False):
+            rejected_tokens.put(digest, error.description or "", now + REJECTED_SECONDS,
+                                REJECTED_SIZE)
+        raise
+    except StoreUnavailable:
+        raise InvalidToken("The token cannot be verified right now.") from None
+    except Exception as exc:  # fail closed, and keep the token out of any error report
+        logger.error("unexpected error while validating an access token: %s",
+                     type(exc).__name__)
+        raise InvalidToken("The access token is invalid.") from None
+    return token
+
+
+async def _arevocations(store: LocalStore, now: float) -> RevocationSnapshot:
+    """The store's revocation set: by its own async method (``DatabaseStore``), else by
+    ``revocations`` in a thread (a store that only has the sync protocol)."""
+    native = getattr(store, "arevocations", None)
+    if native is not None:
+        snapshot: RevocationSnapshot = await native(now)
+        return snapshot
+    return await sync_to_async(store.revocations, thread_sensitive=True)(now)
+
+
+async def _arevoked(snapshot: RevocationSnapshot, jti: str) -> bool:
+    native = getattr(snapshot, "arevoked", None)
+    if native is not None:
+        return bool(await native(jti))
+    return await sync_to_async(snapshot.revoked, thread_sensitive=True)(jti)
+
+
+@sensitive_variables()
+async def _averify_introspected(raw: str, digest: bytes, now: float) -> AccessToken:
+    answer = await introspection.aintrospect(raw, digest, now)
+    if not answer["active"]:
+        raise InvalidToken("The access token is not active.")
+    return _from_claims(dict(answer), now)
+
+
+async def _averify_opaque(store: LocalStore | None, hex_digest: str, now: float
+                          ) -> AccessToken:
+    """``_verify_opaque``, with the row read in a thread."""
+    if store is None:
+        raise InvalidToken("The token cannot be verified right now.")
+    native = getattr(store, "aopaque_claims", None)
+    claims: dict[str, Any] | None = (
+        await native(hex_digest) if native is not None
+        else await sync_to_async(store.opaque_claims, thread_sensitive=True)(hex_digest))
+    return _opaque_token(claims, now)
+
+
+@sensitive_variables()
+async def _averify_uncached(raw: str, now: float) -> AccessToken:
+    """``_verify_uncached`` on the loop: ``decode`` runs inline against the keys in memory;
+    where the sync path would load keys (none yet, stale, an unknown ``kid``), the load runs
+    off the loop and ``decode`` runs again, answering from memory this time."""
+    issuer, audience = expected_issuer(), expected_audience()
+    if not issuer or not audience:  # fail closed: PyJWT would skip a check given None
+        logger.error("set OAUTH_CC['TRUSTED_ISSUER'] and OAUTH_CC['RESOURCE_AUDIENCE'] (or "
+                     "ISSUER and DEFAULT_AUDIENCE): no token can be accepted without them")
+        raise InvalidToken("The token cannot be verified right now.")
+    source = key_source()
+    try:
+        claims, kid = decode(raw, source=source.without_loading(), issuer=issuer,
+                             audience=audience)
+    except KeysNeeded as needed:
+        await source.aget(needed.kid)
+        claims, kid = decode(raw, source=source.without_loading(strict=False),
+                             issuer=issuer, audience=audience)
+    check_times(claims, now)
+    return _access_token(claims, kid)
+
+
 def is_opaque(raw: str) -> bool:
     return "." not in raw and raw.startswith(oauth_cc_settings.OPAQUE_TOKEN_PREFIX)
 
@@ -198,7 +314,11 @@ def _verify_opaque(store: LocalStore | None, hex_digest: str, now: float) -> Acc
     """One indexed lookup of the token's SHA-256 (local mode only)."""
     if store is None:
         raise InvalidToken("The token cannot be verified right now.")
-    claims = store.opaque_claims(hex_digest)
+    return _opaque_token(store.opaque_claims(hex_digest), now)
+
+
+def _opaque_token(claims: dict[str, Any] | None, now: float) -> AccessToken:
+    """The token an opaque token's row describes, if it is still good here."""
     if claims is None:
         raise _final("The access token is invalid.")
     if now >= claims["exp"]:
@@ -223,7 +343,7 @@ def _verify_uncached(raw: str, now: float) -> AccessToken:
 
 
 @sensitive_variables()
-def decode(raw: str, *, source: KeySource, issuer: str, audience: str | None
+def decode(raw: str, *, source: Keys, issuer: str, audience: str | None
            ) -> tuple[dict[str, Any], str]:
     """Check a JWT's form, header, signature, ``iss`` and (unless None) ``aud``; return its
     claims and kid. Times are left to the caller. Raises ``InvalidToken``."""

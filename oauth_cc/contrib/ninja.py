@@ -1,0 +1,424 @@
+"""Protecting django-ninja APIs (``pip install "oauth-cc[ninja]"``).
+
+One auth class, the same scope language as DRF's ``required_scopes`` and
+``@scopes_required``, and one call per API::
+
+    from ninja import NinjaAPI, Router
+    from oauth_cc.contrib.ninja import AnyOf, OAuthToken, install
+
+    api = install(NinjaAPI())                     # errors and the OpenAPI scheme, once
+
+    @api.get("/items", auth=OAuthToken("inventory:read"))
+    def items(request): ...                       # request.auth: the AccessToken
+
+    router = Router(auth=OAuthToken(AnyOf(["inventory:admin"], ["inventory:read"])))
+
+- ``OAuthToken(*scopes)`` is a Ninja auth callable (``auth=`` on an operation, a router or
+  the ``NinjaAPI``). It accepts every registered token type (Bearer, DPoP, certificate-bound
+  tokens: the resource half's ``token_types``), checks the scopes (all of them; an
+  ``AnyOf``; a mapping from HTTP method to either, ``"*"`` the fallback; none: any valid
+  token), sets ``request.auth`` to the ``AccessToken`` and ``request.user`` to a
+  ``ClientPrincipal``, as the decorators do.
+- Sync and async operations: Ninja calls the same object from both. Called on an event loop
+  (an ``async def`` operation) it returns a coroutine that verifies with
+  ``oauth_cc.resource.asynchronous.authenticate``; called from a thread (a sync operation)
+  it verifies synchronously there. No database or network call runs on the event loop.
+- Errors are RFC 6750 §3 answers, exactly those of the DRF views and the decorators: 401
+  with a bare challenge without a token, 400 ``invalid_request``, 401 ``invalid_token``,
+  403 ``insufficient_scope`` with ``scope=``, each with its ``WWW-Authenticate`` and JSON
+  body. Ninja renders an exception raised by an auth callable with the API's exception
+  handlers, so ``install(api)`` registers ours. Without it the refusal is Ninja's
+  ``HttpError`` (right status, Ninja's ``{"detail": ...}`` body, no challenge): never a 500.
+- ``install(api)`` also makes ``api.get_openapi_schema()`` (and ``/openapi.json``) show the
+  OAuth 2.0 scheme ``oauth_cc`` with the ``clientCredentials`` flow, its ``tokenUrl`` and
+  scopes (read when a schema is generated, never at import), each operation's scopes (one
+  requirement per ``AnyOf`` alternative), and the 401/403 responses.
+
+``docs/howto/ninja.md`` says more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Coroutine, Iterable, Mapping
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
+from ninja import NinjaAPI
+from ninja.errors import HttpError
+from ninja.openapi.schema import OpenAPISchema
+from ninja.operation import Operation
+from ninja.security.base import AuthBase, SecuritySchema
+
+from .. import reporting
+from ..errors import NoCredentials, ResourceError
+from ..resource import asynchronous
+from ..resource.principal import ClientPrincipal
+from ..resource.requirements import AnyOf, check_scopes, requirement, unmapped, validate_spec
+from ..resource.token_types import for_request
+from ..resource.verification import AccessToken
+from ..settings import oauth_cc_settings
+
+__all__ = ["ERROR_SCHEMA", "SCHEME_NAME", "AnyOf", "OAuthToken", "TokenRefused", "install",
+           "scope_descriptions", "token_url"]
+
+logger = logging.getLogger("oauth_cc.contrib.ninja")
+
+#: Name of the security scheme in ``components.securitySchemes`` (as with drf-spectacular).
+SCHEME_NAME: Final = "oauth_cc"
+#: Name of the error body's schema in ``components.schemas``.
+ERROR_SCHEMA_NAME: Final = "OAuthError"
+#: Attribute of a ``NinjaAPI`` that ``install()`` has prepared: its options.
+_INSTALLED = "_oauth_cc_ninja"
+
+Alternatives = tuple[frozenset[str], ...]
+#: A token is needed, whatever its scopes.
+_ANY_TOKEN: Alternatives = (frozenset(),)
+
+
+# --- the auth class ---------------------------------------------------------------------------
+
+class TokenRefused(HttpError):
+    """A ``ResourceError`` on its way through Ninja's exception handling.
+
+    ``install(api)`` renders it as the error's own response (status, challenge, JSON body);
+    an API without ``install()`` renders it as any Ninja ``HttpError``: the same status,
+    Ninja's body, no challenge.
+    """
+
+    def __init__(self, error: ResourceError) -> None:
+        super().__init__(error.status, error.description or "Unauthorized")
+        self.error = error
+
+
+class OAuthToken(AuthBase):
+    """A Ninja auth callable: a valid access token with the given scopes (RFC 6750).
+
+    ``OAuthToken("a", "b")`` needs both scopes; ``OAuthToken(AnyOf(["admin"], ["a", "b"]))``
+    either set; ``OAuthToken({"GET": "a", "POST": "b"})`` by HTTP method (``"*"``: any
+    other; a method with no entry is a configuration error); ``OAuthToken()`` any valid
+    token. A malformed declaration raises ``ImproperlyConfigured`` here, at import.
+    """
+
+    openapi_type: str = "oauth2"
+
+    # Ninja awaits what an auth callable with ``is_async`` returns in an async operation,
+    # and uses it as it is in a sync one: ``__call__`` returns a coroutine only on a loop.
+    is_async = True
+
+    def __init__(self, *scopes: Any) -> None:
+        # AuthBase.__init__ is not called: it would fix the security scheme at import,
+        # where the token URL and the scopes can only be read when a schema is generated.
+        if not scopes:
+            self.spec: Any = None
+        else:
+            self.spec = (scopes[0] if len(scopes) == 1 and not isinstance(scopes[0], str)
+                         else scopes)
+            validate_spec(self.spec, repr(self))
+
+    def __repr__(self) -> str:
+        return "OAuthToken()" if self.spec is None else f"OAuthToken({self.spec!r})"
+
+    # Ninja's own schema generator (an API without ``install()``) reads this per operation;
+    # AuthBase.__init__ would assign it.
+    @property
+    def openapi_security_schema(self) -> SecuritySchema:
+        return SecuritySchema(**_scheme_definition(None, {}))
+
+    @openapi_security_schema.setter
+    def openapi_security_schema(self, value: SecuritySchema) -> None:
+        pass
+
+    def alternatives(self, method: str) -> Alternatives:
+        """The scope sets, any one of which a token needs for ``method``."""
+        if self.spec is None:
+            return _ANY_TOKEN
+        found = requirement(self.spec, method=method, owner=repr(self))
+        if found is None:
+            raise unmapped(repr(self), method)
+        return found
+
+    def __call__(self, request: HttpRequest
+                 ) -> AccessToken | Coroutine[Any, Any, AccessToken]:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self.authenticate(request)
+        return self.authenticate_async(request)
+
+    def authenticate(self, request: HttpRequest) -> AccessToken:
+        """Verify and check the request's token here, synchronously (a sync operation)."""
+        reporting.protect(request)
+        token_type = for_request(request)
+        try:
+            token = token_type.authenticate(request)
+            check_scopes(token, self.alternatives(request.method or "GET"))
+        except ResourceError as error:
+            raise _refused(error, token_type.name) from error
+        return _accept(request, token)
+
+    async def authenticate_async(self, request: HttpRequest) -> AccessToken:
+        """The same for an async operation: verification by ``asynchronous.authenticate``,
+        which keeps database and network calls off the event loop."""
+        reporting.protect(request)
+        scheme = for_request(request).name  # reads a header: no I/O
+        try:
+            token = await asynchronous.authenticate(request)
+            check_scopes(token, self.alternatives(request.method or "GET"))
+        except ResourceError as error:
+            raise _refused(error, scheme) from error
+        return _accept(request, token)
+
+
+def _refused(error: ResourceError, scheme: str) -> TokenRefused:
+    error.scheme = scheme
+    if not isinstance(error, NoCredentials):
+        logger.info("access token refused: %s", error.description)
+    return TokenRefused(error)
+
+
+def _accept(request: HttpRequest, token: AccessToken) -> AccessToken:
+    # Neither attribute's type allows this: oauth_token is ours, and the stubs allow only
+    # User or AnonymousUser where a duck-typed ClientPrincipal stands in. Ninja sets
+    # request.auth to the returned token.
+    request.oauth_token = token  # type: ignore[attr-defined]
+    request.user = ClientPrincipal(token)  # type: ignore[assignment]
+    return token
+
+
+# --- install: errors and the OpenAPI schema ---------------------------------------------------
+
+def _render(request: HttpRequest, exc: TokenRefused | type[TokenRefused]) -> HttpResponse:
+    """The refusal's own answer: status, ``WWW-Authenticate``, no-store, JSON body."""
+    assert isinstance(exc, TokenRefused)  # Ninja passes the instance it caught
+    return exc.error.to_response()
+
+
+def install(api: NinjaAPI, *, token_url: str | None = None,
+            scopes: Mapping[str, str] | None = None) -> NinjaAPI:
+    """Prepare ``api`` for ``OAuthToken``: refusals answer with their RFC 6750 challenge and
+    JSON body, and the OpenAPI schema shows the OAuth 2.0 scheme. Returns ``api``; calling
+    it again replaces the options.
+
+    ``token_url`` and ``scopes`` (name to description) replace what ``token_url()`` and
+    ``scope_descriptions()`` would find.
+    """
+    api.add_exception_handler(TokenRefused, _render)
+    if not hasattr(api, _INSTALLED):
+        original = api.get_openapi_schema
+
+        def get_openapi_schema(*, path_prefix: str | None = None,
+                               path_params: dict[str, Any] | None = None) -> OpenAPISchema:
+            if path_prefix is None:
+                path_prefix = api.get_root_path(path_params or {})
+            return _Schema(api, path_prefix)
+
+        get_openapi_schema.__wrapped__ = original  # type: ignore[attr-defined]
+        api.get_openapi_schema = get_openapi_schema  # type: ignore[method-assign]
+    setattr(api, _INSTALLED, {"token_url": token_url,
+                              "scopes": None if scopes is None else dict(scopes)})
+    return api
+
+
+# --- the flow: token URL and scopes -----------------------------------------------------------
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def token_url() -> str:
+    """The ``tokenUrl`` of the ``clientCredentials`` flow.
+
+    1. local mode (no ``JWKS_URI``): this project's token endpoint, as the authorization
+       server metadata names it: the origin of ``ISSUER`` and ``reverse("oauth_cc:token")``;
+    2. remote mode, with a ``JWKS_URI`` ending in ``/jwks`` (an oauth_cc authorization
+       server): the ``token`` endpoint beside it;
+    3. else, with a logged warning, ``/oauth/token`` at the origin of ``TRUSTED_ISSUER``
+       (``install(api, token_url=...)`` says better).
+    """
+    jwks_uri = oauth_cc_settings.JWKS_URI
+    if not jwks_uri:
+        issuer = oauth_cc_settings.ISSUER
+        if issuer:
+            try:
+                return _origin(str(issuer)) + reverse("oauth_cc:token")
+            except NoReverseMatch:
+                pass
+    else:
+        head, _, last = str(jwks_uri).split("?")[0].rpartition("/")
+        if last == "jwks":
+            return f"{head}/token"
+    issuer = oauth_cc_settings.TRUSTED_ISSUER or oauth_cc_settings.ISSUER
+    guess = (_origin(str(issuer)) if issuer else "") + "/oauth/token"
+    logger.warning("oauth_cc cannot tell the token endpoint's URL; the schema says %r. Pass "
+                   "install(api, token_url=...) the authorization server's token endpoint.",
+                   guess)
+    return guess
+
+
+def scope_descriptions() -> dict[str, str]:
+    """The scopes of the flow, name to description: in local mode with oauth_cc installed
+    and ``PUBLISH_SCOPES`` on, the ``Scope`` rows (read when a schema is generated, never at
+    import); else none. The scopes the operations require are added to them."""
+    if (oauth_cc_settings.JWKS_URI or not oauth_cc_settings.PUBLISH_SCOPES
+            or not apps.is_installed("oauth_cc")):
+        return {}
+    scope_model = apps.get_model("oauth_cc", "Scope")
+    try:
+        return dict(scope_model.objects.order_by("name").values_list("name", "description"))
+    except (DatabaseError, SynchronousOnlyOperation):
+        # No tables yet (a schema generated before migrate), or a schema generated on an
+        # event loop: the operations' own scopes are still listed.
+        return {}
+
+
+def _scheme_definition(url: str | None, scopes: dict[str, str]) -> dict[str, Any]:
+    return {
+        "type": "oauth2",
+        "description": "An access token from the OAuth 2.0 client credentials grant "
+                       "(RFC 6749 §4.4), sent as `Authorization: Bearer <token>` (or "
+                       "`Authorization: DPoP <token>` with a `DPoP` proof for a DPoP-bound "
+                       "token, RFC 9449).",
+        "flows": {"clientCredentials": {
+            "tokenUrl": url if url is not None else token_url(), "scopes": scopes}},
+    }
+
+
+# --- the schema -------------------------------------------------------------------------------
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An OAuth 2.0 error (RFC 6750 §3).",
+    "properties": {
+        "error": {
+            "type": "string",
+            "description": "`invalid_token`, `insufficient_scope` or `invalid_request`; "
+                           "absent when the request carried no access token.",
+        },
+        "error_description": {"type": "string", "description": "For humans."},
+        "scope": {
+            "type": "string",
+            "description": "With `insufficient_scope`: the scopes (space-separated) the "
+                           "operation needs.",
+        },
+    },
+}
+
+_CHALLENGE = "The challenge (RFC 6750 §3), e.g. `Bearer realm=\"api\"`"
+
+
+def _minimal(alternatives: Iterable[frozenset[str]]) -> list[frozenset[str]]:
+    """Without duplicates and without a set that contains another, in a stable order."""
+    unique = set(alternatives)
+    kept = [a for a in unique if not any(other < a for other in unique)]
+    return sorted(kept, key=lambda a: (len(a), sorted(a)))
+
+
+class _Schema(OpenAPISchema):
+    """Ninja's schema, with ``OAuthToken`` as the ``oauth_cc`` OAuth 2.0 scheme: one
+    requirement per alternative of each operation, 401/403 responses."""
+
+    def __init__(self, api: NinjaAPI, path_prefix: str) -> None:
+        options: dict[str, Any] = getattr(api, _INSTALLED)
+        self._oauth_token_url: str | None = options["token_url"]
+        self._oauth_scopes: dict[str, str] | None = options["scopes"]
+        self._oauth_definition: dict[str, Any] | None = None
+        super().__init__(api, path_prefix)
+
+    def _requirements(self, operation: Operation, method: str) -> list[dict[str, list[str]]]:
+        """The operation's ``security``: each auth callable in turn (Ninja accepts the first
+        that authenticates), ours as one requirement per scope set."""
+        result: list[dict[str, list[str]]] = []
+        for auth in operation.auth_callbacks:
+            if isinstance(auth, OAuthToken):
+                try:
+                    alternatives = _minimal(auth.alternatives(method))
+                except ImproperlyConfigured as problem:
+                    logger.warning("%s (every authenticated request to it fails)", problem)
+                    alternatives = list(_ANY_TOKEN)
+                self._define(frozenset().union(*alternatives))
+                result.extend({SCHEME_NAME: sorted(scopes)} for scopes in alternatives)
+            elif hasattr(auth, "openapi_security_schema"):  # as Ninja does
+                name = type(auth).__name__
+                result.append({name: []})
+                self.securitySchemes[name] = auth.openapi_security_schema
+        return result
+
+    def _define(self, required: frozenset[str]) -> None:
+        """The ``oauth_cc`` scheme, built on first use (the ``Scope`` rows read once per
+        schema), with the scopes ``required`` added."""
+        if self._oauth_definition is None:
+            scopes = (dict(self._oauth_scopes) if self._oauth_scopes is not None
+                      else scope_descriptions())
+            self._oauth_definition = _scheme_definition(self._oauth_token_url, scopes)
+            self.securitySchemes[SCHEME_NAME] = self._oauth_definition
+        scopes = self._oauth_definition["flows"]["clientCredentials"]["scopes"]
+        if required - set(scopes):
+            merged = {name: "" for name in required} | scopes
+            scopes.clear()
+            scopes.update(sorted(merged.items()))
+
+    def operation_security(self, operation: Operation) -> list[dict[str, Any]] | None:
+        if not operation.auth_callbacks:
+            return None
+        return self._requirements(operation, operation.methods[0])
+
+    def operation_details(self, operation: Operation) -> dict[str, Any]:
+        details: dict[str, Any] = super().operation_details(operation)
+        self._add_responses(details)
+        return details
+
+    def methods(self, operations: list[Operation]) -> dict[str, Any]:
+        result: dict[str, Any] = super().methods(operations)
+        # An operation of several methods has one entry per method; a per-method mapping
+        # gives each its own requirements.
+        for operation in operations:
+            if not operation.include_in_schema or len(operation.methods) < 2:
+                continue
+            if not any(isinstance(a, OAuthToken) for a in operation.auth_callbacks):
+                continue
+            for method in operation.methods[1:]:
+                details = dict(result[method.lower()])
+                details["responses"] = {
+                    k: v for k, v in details["responses"].items() if k not in (401, 403)}
+                details["security"] = self._requirements(operation, method)
+                self._add_responses(details)
+                result[method.lower()] = details
+        return result
+
+    def _add_responses(self, details: dict[str, Any]) -> None:
+        requirements = [r[SCHEME_NAME] for r in details.get("security", ())
+                        if SCHEME_NAME in r]
+        if not requirements:
+            return
+        self.schemas.setdefault(ERROR_SCHEMA_NAME, copy.deepcopy(ERROR_SCHEMA))
+        reference = {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}
+
+        def response(description: str, challenge: str) -> dict[str, Any]:
+            return {
+                "description": description,
+                "headers": {"WWW-Authenticate": {"schema": {"type": "string"},
+                                                 "description": challenge}},
+                "content": {"application/json": {"schema": reference}},
+            }
+
+        responses = details.setdefault("responses", {})
+        if 401 not in responses and "401" not in responses:
+            responses[401] = response(
+                "No access token where one is needed, or an invalid one (expired, revoked, "
+                "wrong signature, issuer or audience...).", _CHALLENGE + ".")
+        scoped = [scopes for scopes in requirements if scopes]
+        if scoped and 403 not in responses and "403" not in responses:
+            text = " or ".join(f"`{' '.join(scopes)}`" for scopes in scoped)
+            responses[403] = response(
+                f"The access token lacks the scopes this operation needs: {text} "
+                "(`insufficient_scope`).",
+                _CHALLENGE + ', with `error="insufficient_scope"` and `scope`.')

@@ -10,7 +10,7 @@ export DEMO_PORT
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test typecheck docs quickstart package matrix test-min test-postgres fuzz test-browser cluster cluster-down fleet-test test-mtls lint bench clean
+.PHONY: demo demo-asgi bench-asgi test typecheck docs quickstart package matrix test-min test-postgres fuzz test-browser cluster cluster-down fleet-test test-mtls lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "oauth_cc needs Python 3.11 or newer; set PYTHON=python3.x")'
@@ -25,6 +25,17 @@ demo: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_setup
 	$(BIN)/python manage.py runserver 127.0.0.1:$(DEMO_PORT) --noreload
+
+## Async views under ASGI: in-process through the ASGI callable and over HTTP with uvicorn.
+bench-asgi: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python benchmarks/asgi_bench.py $(BENCH_ARGS)
+
+## The same demo under ASGI (uvicorn, demo_project/asgi.py): async views never block a thread.
+demo-asgi: $(STAMP)
+	$(BIN)/python -m demo_project.make_env
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo_setup
+	$(BIN)/python -m uvicorn demo_project.asgi:application --host 127.0.0.1 --port $(DEMO_PORT)
 
 ## Run the whole test suite, then the import contracts, the type checker and the linter.
 test: $(STAMP)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from demo_project import async_api
 from demo_project.urls import api_urlpatterns
 from tests import api_views as v
 
@@ -9,6 +10,7 @@ urlpatterns = [
     path("", include("oauth_cc.well_known")),
     path("oauth/", include("oauth_cc.urls")),
     path("", include(api_urlpatterns)),  # the demo's protected API under /api/
+    path("", include("tests.ninja_api")),  # django-ninja APIs (tests/test_ninja.py)
     path("t/all-of", v.AllOf.as_view()),
     path("t/per-method", v.PerMethod.as_view()),
     path("t/alternatives", v.Alternatives.as_view()),
@@ -31,4 +33,9 @@ urlpatterns = [
     path("t/function-authenticated", v.function_authenticated),
     path("t/plain-alternatives", v.plain_alternatives),
     path("t/plain-class", v.PlainClassView.as_view()),
+    path("t/async/plain-per-method", v.async_plain_per_method),
+    path("t/async/plain-alternatives", v.async_plain_alternatives),
+    path("t/async/plain-class", v.AsyncPlainClassView.as_view()),
+    path("t/async/whoami", v.async_whoami),
+    path("api/async/health", async_api.health),  # the demo's (open) async baseline
 ]

@@ -9,4 +9,6 @@ urlpatterns = [
     path("occ/protected", views.OAuthCC.as_view()),
     path("dot/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("dot/protected", views.DOT.as_view()),
+    path("async/bare", views.async_bare),
+    path("async/protected", views.async_protected),
 ]

@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from oauth_cc.decorators import scopes_required
 from oauth_cc.rest_framework import BearerTokenAuthentication, HasScope
 
 BODY = {"items": [{"id": 1, "name": "bolt"}]}
@@ -39,3 +40,16 @@ class DOT(APIView):
 
     def get(self, request: Request) -> Response:
         return Response(BODY)
+
+
+# --- async views (benchmarks/asgi_bench.py) ------------------------------------------------
+
+async def async_bare(request: HttpRequest) -> JsonResponse:
+    """The async floor: an open async view."""
+    return JsonResponse(BODY)
+
+
+@scopes_required("read")
+async def async_protected(request: HttpRequest) -> JsonResponse:
+    """The same, behind oauth_cc's decorator (the async verification path)."""
+    return JsonResponse(BODY)

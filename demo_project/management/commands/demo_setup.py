@@ -125,6 +125,28 @@ class Command(BaseCommand):
             "For a token that may write, add -d scope='inventory:read inventory:write' "
             "to the token request.\n"
         )
+        self.stdout.write("The same token at an async view and at a django-ninja API "
+                          "(a write-only token shows the 403):\n")
+        self.stdout.write(
+            f"  WRITER=$(curl -s -u '{client.client_id}:{secret}' -d grant_type=client_credentials "
+            f"-d scope=inventory:write {base}/oauth/token | .venv/bin/python -c "
+            "'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
+            f'  curl -i -H "Authorization: Bearer $TOKEN" {base}/api/async/stock'
+            "          # 200 (async def view)\n"
+            f'  curl -i -H "Authorization: Bearer $WRITER" {base}/api/async/stock'
+            "         # 403 insufficient_scope\n"
+            f"  curl -i {base}/api/async/stock"
+            "                                        # 401: no token\n"
+            f'  curl -i -H "Authorization: Bearer $TOKEN" {base}/api/ninja/items'
+            "           # 200 (django-ninja)\n"
+            f'  curl -i -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" '
+            f"-d '{{\"name\": \"bolt\", \"quantity\": 5}}' {base}/api/ninja/items"
+            "   # 403: needs inventory:write\n"
+            f"  curl -i {base}/api/ninja/items"
+            "                                         # 401: no token\n"
+            f"  Ninja's OpenAPI with the clientCredentials flow and each operation's scopes: "
+            f"{base}/api/ninja/docs\n"
+        )
         auth = f"-u '{client.client_id}:{secret}'"
         self.stdout.write("Introspect, revoke, and see the API refuse the revoked token:\n")
         self.stdout.write(

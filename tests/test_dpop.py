@@ -899,7 +899,7 @@ def test_replay_is_refused_across_processes_sharing_the_cache_DPOP_08(
     process) behind one public origin, https://localhost, sharing REPLAY_CACHE: a proof
     used at one instance is refused at the other.
 
-    The jti is scoped by (htu, jti), so both instances must compute the same target URI:
+    The jti is scoped by (proof key, htu), so both instances must compute the same target URI:
     as behind one load balancer, every request carries the public Host (localhost, no
     port) and X-Forwarded-Proto https, so each sees https://localhost/api/whoami whatever
     port it listens on. A proof that matches neither instance would prove nothing."""

@@ -228,7 +228,10 @@ class DatabaseStore:
         if known is not None:
             return known
         load = sync_to_async(self._load_revocations, thread_sensitive=True)
-        return await _reloads.run("revocations", lambda: load(version, now))
+        # One load per version read: a request that read a newer version (a revocation was
+        # announced since) never joins a load that began before it, which could return the
+        # set as it was before that revocation (REV-06).
+        return await _reloads.run(("revocations", repr(version)), lambda: load(version, now))
 
     def _load_revocations(self, version: Any, now: float) -> Snapshot:
         known = _snapshot.current

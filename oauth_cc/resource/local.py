@@ -281,3 +281,6 @@ def _fresh(version: Any, now: float) -> Snapshot | None:
 
 
 install_local_store(DatabaseStore())
+# The system's temporary folder is found once per process, by writing probe files: do it
+# now, at start-up, rather than on an event loop in the first async request.
+tempfile.gettempdir()

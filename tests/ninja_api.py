@@ -4,8 +4,14 @@
   scopes (all of, ``AnyOf``, per method, any token), a router with its own auth, open
   operations;
 - ``api_wide`` (``/ninja-wide/``): ``install()``-ed, auth on the ``NinjaAPI`` itself;
-- ``api_bare`` (``/ninja-bare/``): not ``install()``-ed (refusals fall back to Ninja's
-  ``HttpError`` rendering).
+- ``api_bare`` (``/ninja-bare/``): not ``install()``-ed (oauth_cc registers its handlers at
+  the first refused request);
+- ``api_own`` (``/ninja-own/``): not ``install()``-ed, with its own ``AuthenticationError``
+  handler, which is kept.
+
+``api`` also has operations with lists of auth callables: two ``OAuthToken`` objects
+(``/either``), ``OAuthToken`` before and after another callable (``ServiceKey``:
+``/token-or-key``, ``/key-or-token``), and one with ``ServiceKey`` alone (``/key-only``).
 
 Mounted by one line in tests/urls.py: ``path("", include("tests.ninja_api"))``.
 """
@@ -14,9 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from ninja import NinjaAPI, Router, Schema
+from ninja.errors import AuthenticationError
+from ninja.security import APIKeyHeader
 
 from demo_project.models import Item
 from oauth_cc.contrib.ninja import AnyOf, OAuthToken, install
@@ -130,6 +138,67 @@ def router_open(request: HttpRequest) -> dict[str, str]:
 api.add_router("/router", router)
 
 
+# --- lists of auth callables ------------------------------------------------------------------
+
+SERVICE_KEY = "service-key"
+
+
+class ServiceKey(APIKeyHeader):
+    """Another way in: a static key in ``X-Service-Key`` (Ninja's own ``APIKeyHeader``)."""
+
+    param_name = "X-Service-Key"
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> str | None:
+        return key if key == SERVICE_KEY else None
+
+
+def who(request: HttpRequest, mode: str) -> dict[str, Any]:
+    """Which callable accepted: the service key, or a token (with what describe() says)."""
+    if request.auth == SERVICE_KEY:  # type: ignore[attr-defined]
+        return {"mode": mode, "auth": SERVICE_KEY}
+    return describe(request, mode)
+
+
+EITHER = [OAuthToken(WRITE), OAuthToken(READ)]
+TOKEN_OR_KEY = [OAuthToken(READ), ServiceKey()]
+KEY_OR_TOKEN = [ServiceKey(), OAuthToken(READ)]
+
+
+@api.get("/either", auth=EITHER)
+def either(request: HttpRequest) -> dict[str, Any]:
+    return who(request, "sync")
+
+
+@api.get("/async/either", auth=EITHER)
+async def either_async(request: HttpRequest) -> dict[str, Any]:
+    return who(request, "async")
+
+
+@api.get("/token-or-key", auth=TOKEN_OR_KEY)
+def token_or_key(request: HttpRequest) -> dict[str, Any]:
+    return who(request, "sync")
+
+
+@api.get("/async/token-or-key", auth=TOKEN_OR_KEY)
+async def token_or_key_async(request: HttpRequest) -> dict[str, Any]:
+    return who(request, "async")
+
+
+@api.get("/key-or-token", auth=KEY_OR_TOKEN)
+def key_or_token(request: HttpRequest) -> dict[str, Any]:
+    return who(request, "sync")
+
+
+@api.get("/async/key-or-token", auth=KEY_OR_TOKEN)
+async def key_or_token_async(request: HttpRequest) -> dict[str, Any]:
+    return who(request, "async")
+
+
+@api.get("/key-only", auth=ServiceKey())
+def key_only(request: HttpRequest) -> dict[str, Any]:
+    return who(request, "sync")
+
+
 api_wide = install(NinjaAPI(title="oauth_cc tests (API-wide auth)", auth=OAuthToken(READ),
                             urls_namespace="oauth_cc_tests_ninja_wide"))
 
@@ -158,8 +227,25 @@ async def bare_items_async(request: HttpRequest) -> dict[str, Any]:
     return describe(request, "async")
 
 
+api_own = NinjaAPI(title="oauth_cc tests (own handler)", auth=OAuthToken(READ),
+                   urls_namespace="oauth_cc_tests_ninja_own")
+
+
+@api_own.exception_handler(AuthenticationError)
+def own_refusal(request: HttpRequest, exc: Any) -> HttpResponse:
+    response = JsonResponse({"detail": "The project's own answer."}, status=401)
+    response["WWW-Authenticate"] = 'Custom realm="own"'
+    return response
+
+
+@api_own.get("/items")
+def own_items(request: HttpRequest) -> dict[str, Any]:
+    return describe(request, "sync")
+
+
 urlpatterns = [
     path("ninja/", api.urls),
     path("ninja-wide/", api_wide.urls),
     path("ninja-bare/", api_bare.urls),
+    path("ninja-own/", api_own.urls),
 ]

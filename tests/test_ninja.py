@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections import Counter
 from typing import Any
@@ -26,14 +27,18 @@ from django.test import Client as HttpClient
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from ninja import NinjaAPI, Router
+from ninja.errors import AuthenticationError
 
 from oauth_cc import caches
-from oauth_cc.contrib.ninja import AnyOf, OAuthToken, install
+from oauth_cc.contrib import ninja as ninja_contrib
+from oauth_cc.contrib.ninja import AnyOf, OAuthToken, TokenRefused, install
+from oauth_cc.errors import NoCredentials
 from oauth_cc.models import Client, Scope
 from oauth_cc.resource import asynchronous, verification
 from tests import test_jwt_mutations as mutations
 from tests.conftest import NO_TOKEN_CHALLENGE, forge, get_token, post_token, valid_claims
 from tests.mtls_nginx.certificates import Issued, issue, make_ca, name, san
+from tests.ninja_api import SERVICE_KEY, api_bare
 from tests.test_dpop import Prover
 from tests.test_dpop import bound_token as dpop_bound_token
 from tests.test_hostile_input import (
@@ -463,23 +468,154 @@ def test_certificate_bound_token_MTLS_05_RSV_08(client, make_client, signing_key
         assert_challenge(response, 401, "invalid_token")
 
 
+# --- lists of auth callables -----------------------------------------------------------------
+
+EITHER = [("/ninja/either", "sync"), ("/ninja/async/either", "async")]
+KEY = {"X-Service-Key": SERVICE_KEY}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(("path", "kind"), EITHER)
+def test_any_oauth_token_of_a_list_accepts_RSV_07(client, caller, token, transport, path,
+                                                  kind):
+    # RSV-07: auth=[OAuthToken(write), OAuthToken(read)]: a token for either is served,
+    # whichever comes first; one for neither is refused with the first refusal (scope=write).
+    client_id = caller[0].client_id
+    for scope in (READ, WRITE):
+        assert_served(send(client, transport, "GET", path,
+                           authorization=f"Bearer {token(scope)}"), kind, client_id, scope)
+    assert_insufficient(send(client, transport, "GET", path,
+                             authorization=f"Bearer {token(AUDIT)}"), WRITE)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(("path", "_kind"), EITHER)
+def test_a_list_refuses_like_one_oauth_token_BEARER_08_BEARER_09(client, caller, transport,
+                                                                 path, _kind):
+    # BEARER-08: no token, the bare challenge; BEARER-09: a bad token, invalid_token (the
+    # real error, never hidden by a "no token" from another callable).
+    assert_no_token(send(client, transport, "GET", path))
+    forged = f"Bearer {_forged(client, caller)}"
+    response = send(client, transport, "GET", path, authorization=forged)
+    assert "scope=" not in assert_challenge(response, 401, "invalid_token")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(("path", "kind"), EITHER)
+def test_a_list_verifies_a_dpop_proof_once_DPOP_16(client, dpop_reader, transport, path, kind):
+    # DPOP-16: the second OAuthToken of the list accepts the token that the first refused
+    # for its scope; the proof is checked once per request (twice would be a replay).
+    prover = Prover("ES256")
+    access_token = dpop_bound_token(client, dpop_reader, prover)
+    proof = prover.proof("GET", f"https://testserver{path}", access_token=access_token)
+    response = send(client, transport, "GET", path, authorization=f"DPoP {access_token}",
+                    extra={"DPoP": proof})
+    assert_served(response, kind, dpop_reader[0].client_id)
+
+
+OTHER_AUTH = [("/ninja/token-or-key", "sync"), ("/ninja/async/token-or-key", "async"),
+              ("/ninja/key-or-token", "sync"), ("/ninja/async/key-or-token", "async")]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(("path", "kind"), OTHER_AUTH)
+def test_another_auth_callable_works_before_or_after_oauth_token_BEARER_08(
+        client, caller, token, transport, path, kind):
+    # BEARER-08: a request without an access token is no refusal while another auth
+    # callable (Ninja's APIKeyHeader) may accept it, in either order.
+    served = send(client, transport, "GET", path, extra=KEY)
+    assert served.status_code == 200, served.content
+    assert served.json() == {"mode": kind, "auth": SERVICE_KEY}
+    assert_served(send(client, transport, "GET", path, authorization=f"Bearer {token()}"),
+                  kind, caller[0].client_id)
+    bad = f"Bearer {_forged(client, caller)}"
+    served = send(client, transport, "GET", path, authorization=bad, extra=KEY)
+    assert served.json() == {"mode": kind, "auth": SERVICE_KEY}
+    # Neither: our answers, the bare challenge or the token's own error.
+    assert_no_token(send(client, transport, "GET", path))
+    assert_no_token(send(client, transport, "GET", path, extra={"X-Service-Key": "wrong"}))
+    assert_challenge(send(client, transport, "GET", path, authorization=bad), 401,
+                     "invalid_token")
+    assert_insufficient(send(client, transport, "GET", path,
+                             authorization=f"Bearer {token(WRITE)}"), READ)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_an_installed_api_challenges_every_401_GEN_09(client, db, transport):
+    # GEN-09 (RFC 9110 §15.5.2): an operation of an install()-ed API protected by another
+    # callable alone answers its 401 with the bare challenge, not {"detail": "Unauthorized"}.
+    assert_no_token(send(client, transport, "GET", "/ninja/key-only"))
+    assert send(client, transport, "GET", "/ninja/key-only", extra=KEY).status_code == 200
+
+
+def test_openapi_lists_each_callable_of_a_list_in_order(client, db):
+    # The schema says what runtime does: any one requirement object suffices.
+    schema = client.get("/ninja/openapi.json").json()
+    assert _operation(schema, "/ninja/either")["security"] == [{"oauth_cc": [WRITE]},
+                                                               {"oauth_cc": [READ]}]
+    assert _operation(schema, "/ninja/token-or-key")["security"] == [{"oauth_cc": [READ]},
+                                                                     {"ServiceKey": []}]
+    assert _operation(schema, "/ninja/key-or-token")["security"] == [{"ServiceKey": []},
+                                                                     {"oauth_cc": [READ]}]
+    assert "security" in _operation(schema, "/ninja/key-only")
+    assert "403" not in _operation(schema, "/ninja/key-only")["responses"]
+
+
 # --- an API without install() -----------------------------------------------------------------
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("path", ["/ninja-bare/items", "/ninja-bare/async/items"])
-def test_without_install_refusals_are_ninja_http_errors_never_500(
+def test_without_install_refusals_still_carry_their_challenge_GEN_09_BEARER_05(
         client, caller, token, transport, path):
-    """Without ``install(api)`` the challenge is lost, but the status is right (Ninja's
-    ``HttpError`` rendering), and a valid token is served."""
-    response = send(client, transport, "GET", path)
-    assert response.status_code == 401
-    assert response.json() == {"detail": "An access token is required."}
-    response = send(client, transport, "GET", path, authorization=f"Bearer {token(WRITE)}")
-    assert response.status_code == 403
-    response = send(client, transport, "GET", path, authorization="Bearer x.y.z")
-    assert response.status_code == 401
+    """GEN-09, BEARER-05: without ``install(api)`` the answers are the same RFC 6750 ones
+    (oauth_cc registers its handlers at the first refused request), and a valid token is
+    served."""
+    assert_no_token(send(client, transport, "GET", path))
+    assert_insufficient(send(client, transport, "GET", path,
+                             authorization=f"Bearer {token(WRITE)}"), READ)
+    assert_challenge(send(client, transport, "GET", path, authorization="Bearer x.y.z"), 401,
+                     "invalid_token")
     served = send(client, transport, "GET", path, authorization=f"Bearer {token()}")
     assert_served(served, "async" if "async" in path else "sync", caller[0].client_id)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_without_install_the_handlers_come_once_with_a_warning_GEN_09(
+        client, db, transport, monkeypatch, caplog):
+    # As at the first refusal after a start: the API has Ninja's handlers only.
+    fresh = {exc: handler for exc, handler in api_bare._exception_handlers.items()
+             if exc not in (AuthenticationError, TokenRefused)}
+    monkeypatch.setattr(api_bare, "_exception_handlers", fresh)
+    monkeypatch.delattr(api_bare, ninja_contrib._HANDLERS, raising=False)
+    caplog.set_level(logging.WARNING, logger="oauth_cc.contrib.ninja")
+    for path in ("/ninja-bare/items", "/ninja-bare/async/items"):
+        for _ in range(2):
+            assert_no_token(send(client, transport, "GET", path))
+    warnings = [r for r in caplog.records if r.name == "oauth_cc.contrib.ninja"]
+    assert len(warnings) == 1, warnings
+    assert "install(api)" in warnings[0].getMessage()
+    assert fresh[AuthenticationError] is ninja_contrib._render_refusal
+    # The schema stays Ninja's own: install() is still the way to the oauth_cc scheme.
+    assert not hasattr(api_bare, ninja_contrib._INSTALLED)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_without_install_a_projects_own_handler_is_kept(client, caller, token, transport):
+    response = send(client, transport, "GET", "/ninja-own/items")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Custom realm="own"'
+    assert response.json() == {"detail": "The project's own answer."}
+    assert_served(send(client, transport, "GET", "/ninja-own/items",
+                       authorization=f"Bearer {token()}"), "sync", caller[0].client_id)
+
+
+def test_a_refusal_outside_ninjas_urls_is_remembered_never_raised(rf, db, caplog):
+    """Called on a request that did not come through a Ninja URL (no API to find), the
+    refusal is remembered and logged, nothing raised: the API's handlers answer."""
+    request = rf.get("/elsewhere")
+    assert OAuthToken(READ)(request) is None
+    assert isinstance(getattr(request, ninja_contrib._REFUSAL), NoCredentials)
+    assert "cannot find the NinjaAPI" in caplog.text
 
 
 # --- declarations -----------------------------------------------------------------------------
@@ -520,7 +656,8 @@ def _operation(schema: dict[str, Any], path: str, method: str = "get") -> dict[s
 def test_openapi_scheme_is_client_credentials_with_the_scope_table(client, described_scopes):
     schema = client.get("/ninja/openapi.json").json()
     scheme = schema["components"]["securitySchemes"]["oauth_cc"]
-    assert set(schema["components"]["securitySchemes"]) == {"oauth_cc"}
+    # ServiceKey: the operations with a list of auth callables.
+    assert set(schema["components"]["securitySchemes"]) == {"oauth_cc", "ServiceKey"}
     assert scheme["type"] == "oauth2"
     flow = scheme["flows"]["clientCredentials"]
     assert flow["tokenUrl"] == "https://as.example.test/oauth/token"
@@ -704,6 +841,9 @@ BODIES = st.one_of(st.just(b""), st.binary(max_size=200),
                    st.sampled_from([b"{", b"[]", b"null", b'{"name": null}', b"\xff\xfe",
                                     b'{"name": "x", "quantity": "NaN"}', b"x" * 70_000]))
 CHALLENGE_ERRORS = {400: "invalid_request", 401: "invalid_token", 403: "insufficient_scope"}
+#: The DPoP scheme's own challenge start (RFC 9449 §7.1): an Authorization "DPoP ..." value
+#: is refused in that scheme, with invalid_token or invalid_dpop_proof (DPOP-18).
+DPOP_CHALLENGE = re.compile(r'DPoP realm="api", algs="[A-Za-z0-9]+(?: [A-Za-z0-9]+)*"')
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -758,9 +898,15 @@ def test_hostile_requests_never_500_BEARER_03_BEARER_05_BEARER_08_BEARER_10(
             if challenge == NO_TOKEN_CHALLENGE:
                 assert status == 401 and set(body) == {"error_description"}
             else:
-                match = mutations.CHALLENGE.fullmatch(challenge)
+                dpop = DPOP_CHALLENGE.match(challenge)
+                bearer_form = (challenge if dpop is None
+                               else 'Bearer realm="api"' + challenge[dpop.end():])
+                match = mutations.CHALLENGE.fullmatch(bearer_form)
                 assert match, challenge
-                assert match["error"] == CHALLENGE_ERRORS[status], (status, challenge)
+                allowed = {CHALLENGE_ERRORS[status]}
+                if dpop is not None and status == 401:
+                    allowed.add("invalid_dpop_proof")
+                assert match["error"] in allowed, (status, challenge)
                 assert ERROR_TEXT.fullmatch(match["description"] or "")
                 assert body["error"] == match["error"]
         elif status >= 400:

@@ -23,12 +23,21 @@ One auth class, the same scope language as DRF's ``required_scopes`` and
   (an ``async def`` operation) it returns a coroutine that verifies with
   ``oauth_cc.resource.asynchronous.authenticate``; called from a thread (a sync operation)
   it verifies synchronously there. No database or network call runs on the event loop.
-- Errors are RFC 6750 §3 answers, exactly those of the DRF views and the decorators: 401
-  with a bare challenge without a token, 400 ``invalid_request``, 401 ``invalid_token``,
-  403 ``insufficient_scope`` with ``scope=``, each with its ``WWW-Authenticate`` and JSON
-  body. Ninja renders an exception raised by an auth callable with the API's exception
-  handlers, so ``install(api)`` registers ours. Without it the refusal is Ninja's
-  ``HttpError`` (right status, Ninja's ``{"detail": ...}`` body, no challenge): never a 500.
+- Lists of auth callables (``auth=[OAuthToken("a"), OAuthToken("b"), django_auth]``), in any
+  order: a refusal is remembered on the request and ``OAuthToken`` answers None, so Ninja
+  tries the next callable (any one accepting is enough, as the OpenAPI ``security`` says).
+  The token is verified once per request (a DPoP proof checked twice would be a replay);
+  each ``OAuthToken`` checks its own scopes.
+- When no callable accepts, Ninja raises its ``AuthenticationError``; the handler
+  ``install(api)`` registers answers with the remembered refusal: RFC 6750 §3, exactly the
+  answers of the DRF views and the decorators (401 with a bare challenge without a token,
+  400 ``invalid_request``, 401 ``invalid_token``, 403 ``insufficient_scope`` with
+  ``scope=``), each with its ``WWW-Authenticate``, no-store and JSON body. The first
+  refusal is kept, except that "no token" never hides a real error; with no refusal
+  remembered (only other callables ran) the bare challenge.
+- An API without ``install()`` gets the same handlers at its first refused request
+  (found through the request's ``resolver_match``; logged once as a warning): every 401
+  carries its challenge (RFC 9110 §15.5.2). Its OpenAPI schema stays Ninja's own.
 - ``install(api)`` also makes ``api.get_openapi_schema()`` (and ``/openapi.json``) show the
   OAuth 2.0 scheme ``oauth_cc`` with the ``clientCredentials`` flow, its ``tokenUrl`` and
   scopes (read when a schema is generated, never at import), each operation's scopes (one
@@ -41,7 +50,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
 import logging
+import threading
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -52,9 +63,9 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from ninja import NinjaAPI
-from ninja.errors import HttpError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.openapi.schema import OpenAPISchema
-from ninja.operation import Operation
+from ninja.operation import Operation, PathView
 from ninja.security.base import AuthBase, SecuritySchema
 
 from .. import reporting
@@ -77,6 +88,15 @@ SCHEME_NAME: Final = "oauth_cc"
 ERROR_SCHEMA_NAME: Final = "OAuthError"
 #: Attribute of a ``NinjaAPI`` that ``install()`` has prepared: its options.
 _INSTALLED = "_oauth_cc_ninja"
+#: Attribute of a ``NinjaAPI`` whose refusals oauth_cc renders (``install()``, or the first
+#: refused request of an API without it).
+_HANDLERS = "_oauth_cc_ninja_handlers"
+_handlers_lock = threading.Lock()
+#: Attributes of a request: the outcome of verifying its token (an ``AccessToken`` or the
+#: ``ResourceError``), shared by every ``OAuthToken`` of the operation; the refusal to
+#: answer with if no auth callable accepts the request.
+_VERIFIED = "_oauth_cc_ninja_verified"
+_REFUSAL = "_oauth_cc_ninja_refusal"
 
 Alternatives = tuple[frozenset[str], ...]
 #: A token is needed, whatever its scopes.
@@ -88,9 +108,9 @@ _ANY_TOKEN: Alternatives = (frozenset(),)
 class TokenRefused(HttpError):
     """A ``ResourceError`` on its way through Ninja's exception handling.
 
-    ``install(api)`` renders it as the error's own response (status, challenge, JSON body);
-    an API without ``install()`` renders it as any Ninja ``HttpError``: the same status,
-    Ninja's body, no challenge.
+    ``OAuthToken`` no longer raises it (a refusal is remembered on the request, so that Ninja
+    tries the next auth callable); ``install(api)`` still renders one raised by a project's
+    own code as the error's own response (status, challenge, JSON body).
     """
 
     def __init__(self, error: ResourceError) -> None:
@@ -105,6 +125,10 @@ class OAuthToken(AuthBase):
     either set; ``OAuthToken({"GET": "a", "POST": "b"})`` by HTTP method (``"*"``: any
     other; a method with no entry is a configuration error); ``OAuthToken()`` any valid
     token. A malformed declaration raises ``ImproperlyConfigured`` here, at import.
+
+    It answers the ``AccessToken``, or None after remembering the refusal on the request, so
+    that Ninja tries the operation's next auth callable (RFC 6750 §3 answers need
+    ``install()``'s handler, which an API without it gets at its first refusal).
     """
 
     openapi_type: str = "oauth2"
@@ -146,42 +170,63 @@ class OAuthToken(AuthBase):
         return found
 
     def __call__(self, request: HttpRequest
-                 ) -> AccessToken | Coroutine[Any, Any, AccessToken]:
+                 ) -> AccessToken | Coroutine[Any, Any, AccessToken | None] | None:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             return self.authenticate(request)
         return self.authenticate_async(request)
 
-    def authenticate(self, request: HttpRequest) -> AccessToken:
-        """Verify and check the request's token here, synchronously (a sync operation)."""
+    def authenticate(self, request: HttpRequest) -> AccessToken | None:
+        """Verify and check the request's token here, synchronously (a sync operation): the
+        ``AccessToken``, or None with the refusal remembered."""
         reporting.protect(request)
         token_type = for_request(request)
-        try:
-            token = token_type.authenticate(request)
-            check_scopes(token, self.alternatives(request.method or "GET"))
-        except ResourceError as error:
-            raise _refused(error, token_type.name) from error
-        return _accept(request, token)
+        outcome: AccessToken | ResourceError | None = getattr(request, _VERIFIED, None)
+        if outcome is None:
+            try:
+                outcome = token_type.authenticate(request)
+            except ResourceError as error:
+                outcome = error
+            setattr(request, _VERIFIED, outcome)
+        return self._check(request, outcome, token_type.name)
 
-    async def authenticate_async(self, request: HttpRequest) -> AccessToken:
+    async def authenticate_async(self, request: HttpRequest) -> AccessToken | None:
         """The same for an async operation: verification by ``asynchronous.authenticate``,
         which keeps database and network calls off the event loop."""
         reporting.protect(request)
         scheme = for_request(request).name  # reads a header: no I/O
-        try:
-            token = await asynchronous.authenticate(request)
-            check_scopes(token, self.alternatives(request.method or "GET"))
-        except ResourceError as error:
-            raise _refused(error, scheme) from error
-        return _accept(request, token)
+        outcome: AccessToken | ResourceError | None = getattr(request, _VERIFIED, None)
+        if outcome is None:
+            try:
+                outcome = await asynchronous.authenticate(request)
+            except ResourceError as error:
+                outcome = error
+            setattr(request, _VERIFIED, outcome)
+        return self._check(request, outcome, scheme)
+
+    def _check(self, request: HttpRequest, outcome: AccessToken | ResourceError,
+               scheme: str) -> AccessToken | None:
+        """This callable's scopes on the request's verified token (RSV-07)."""
+        if not isinstance(outcome, ResourceError):
+            try:
+                check_scopes(outcome, self.alternatives(request.method or "GET"))
+            except ResourceError as error:
+                outcome = error
+            else:
+                return _accept(request, outcome)
+        _remember(request, outcome, scheme)
+        return None
 
 
-def _refused(error: ResourceError, scheme: str) -> TokenRefused:
+def _remember(request: HttpRequest, error: ResourceError, scheme: str) -> None:
+    """Keep ``error`` for the answer if no auth callable accepts the request: the first
+    refusal, except that no credentials never hides a real error (BEARER-08)."""
     error.scheme = scheme
-    if not isinstance(error, NoCredentials):
-        logger.info("access token refused: %s", error.description)
-    return TokenRefused(error)
+    kept = getattr(request, _REFUSAL, None)
+    if kept is None or (isinstance(kept, NoCredentials) and not isinstance(error, NoCredentials)):
+        setattr(request, _REFUSAL, error)
+    _ensure_handlers(request)
 
 
 def _accept(request: HttpRequest, token: AccessToken) -> AccessToken:
@@ -193,13 +238,83 @@ def _accept(request: HttpRequest, token: AccessToken) -> AccessToken:
     return token
 
 
-# --- install: errors and the OpenAPI schema ---------------------------------------------------
+# --- errors: install() or the first refusal ---------------------------------------------------
+
+def _render_refusal(request: HttpRequest,
+                    exc: AuthenticationError | type[AuthenticationError]) -> HttpResponse:
+    """No auth callable accepted the request (Ninja's ``AuthenticationError``): the
+    remembered refusal's own answer (status, ``WWW-Authenticate``, no-store, JSON body), or,
+    with none remembered, the bare challenge of a request without a token (RFC 6750 §3.1;
+    RFC 9110 §15.5.2: a 401 carries a challenge)."""
+    error = getattr(request, _REFUSAL, None)
+    if not isinstance(error, ResourceError):
+        return NoCredentials().to_response()
+    if not isinstance(error, NoCredentials):
+        logger.info("access token refused: %s", error.description)
+    return error.to_response()
+
 
 def _render(request: HttpRequest, exc: TokenRefused | type[TokenRefused]) -> HttpResponse:
-    """The refusal's own answer: status, ``WWW-Authenticate``, no-store, JSON body."""
+    """A ``TokenRefused`` raised by a project's code: the error's own answer."""
     assert isinstance(exc, TokenRefused)  # Ninja passes the instance it caught
     return exc.error.to_response()
 
+
+def _register_handlers(api: NinjaAPI) -> None:
+    api.add_exception_handler(AuthenticationError, _render_refusal)
+    api.add_exception_handler(TokenRefused, _render)
+    setattr(api, _HANDLERS, True)
+
+
+def _api_of(request: HttpRequest) -> NinjaAPI | None:
+    """The ``NinjaAPI`` serving ``request``: Ninja routes to a view function of a
+    ``PathView`` (a closure over it; a bound method in older versions), whose operations know
+    their API. None when the request did not come through Ninja's URL patterns."""
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return None
+    view = inspect.unwrap(match.func)
+    candidates = [getattr(view, "__self__", None)]
+    for cell in getattr(view, "__closure__", None) or ():
+        try:
+            candidates.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            continue
+    for candidate in candidates:
+        if isinstance(candidate, PathView):
+            for operation in candidate.operations:
+                api = getattr(operation, "api", None)
+                if isinstance(api, NinjaAPI):
+                    return api
+    return None
+
+
+def _ensure_handlers(request: HttpRequest) -> None:
+    """Give the request's API the refusal handlers if ``install()`` did not (GEN-09): once
+    per API, under a lock, before Ninja raises its ``AuthenticationError``. A handler the
+    project registered for ``AuthenticationError`` itself is kept."""
+    api = _api_of(request)
+    if api is None:
+        logger.warning("oauth_cc cannot find the NinjaAPI of %s; a refusal is answered by "
+                       "its exception handlers: call install(api).", request.path)
+        return
+    if getattr(api, _HANDLERS, False):
+        return
+    with _handlers_lock:
+        if getattr(api, _HANDLERS, False):
+            return
+        own: Mapping[type, Any] = getattr(api, "_exception_handlers", {})
+        if AuthenticationError in own:
+            setattr(api, _HANDLERS, True)
+            return
+        _register_handlers(api)
+    logger.warning("NinjaAPI %r uses OAuthToken without install(api): oauth_cc registered "
+                   "its error handlers at the first refused request. Call install(api) where "
+                   "the API is declared, which also adds the OAuth 2.0 scheme to its OpenAPI "
+                   "schema.", api.urls_namespace)
+
+
+# --- install: errors and the OpenAPI schema ---------------------------------------------------
 
 def install(api: NinjaAPI, *, token_url: str | None = None,
             scopes: Mapping[str, str] | None = None) -> NinjaAPI:
@@ -207,10 +322,13 @@ def install(api: NinjaAPI, *, token_url: str | None = None,
     JSON body, and the OpenAPI schema shows the OAuth 2.0 scheme. Returns ``api``; calling
     it again replaces the options.
 
-    ``token_url`` and ``scopes`` (name to description) replace what ``token_url()`` and
+    The handler of Ninja's ``AuthenticationError`` (raised when no auth callable of an
+    operation accepts the request) answers with the refusal ``OAuthToken`` remembered, or
+    the bare challenge if none did; one for ``TokenRefused`` is kept for projects raising
+    it. ``token_url`` and ``scopes`` (name to description) replace what ``token_url()`` and
     ``scope_descriptions()`` would find.
     """
-    api.add_exception_handler(TokenRefused, _render)
+    _register_handlers(api)
     if not hasattr(api, _INSTALLED):
         original = api.get_openapi_schema
 

@@ -53,15 +53,11 @@ import copy
 import inspect
 import logging
 import threading
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any, Final
-from urllib.parse import urlsplit
 
-from django.apps import apps
-from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
-from django.db import DatabaseError
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
-from django.urls import NoReverseMatch, reverse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.openapi.schema import OpenAPISchema
@@ -70,12 +66,11 @@ from ninja.security.base import AuthBase, SecuritySchema
 
 from .. import reporting
 from ..errors import NoCredentials, ResourceError
-from ..resource import asynchronous
+from ..resource import asynchronous, openapi
 from ..resource.principal import ClientPrincipal
 from ..resource.requirements import AnyOf, check_scopes, requirement, unmapped, validate_spec
 from ..resource.token_types import for_request
 from ..resource.verification import AccessToken
-from ..settings import oauth_cc_settings
 
 __all__ = ["ERROR_SCHEMA", "SCHEME_NAME", "AnyOf", "OAuthToken", "TokenRefused", "install",
            "scope_descriptions", "token_url"]
@@ -83,9 +78,9 @@ __all__ = ["ERROR_SCHEMA", "SCHEME_NAME", "AnyOf", "OAuthToken", "TokenRefused",
 logger = logging.getLogger("oauth_cc.contrib.ninja")
 
 #: Name of the security scheme in ``components.securitySchemes`` (as with drf-spectacular).
-SCHEME_NAME: Final = "oauth_cc"
+SCHEME_NAME: Final = openapi.SCHEME_NAME
 #: Name of the error body's schema in ``components.schemas``.
-ERROR_SCHEMA_NAME: Final = "OAuthError"
+ERROR_SCHEMA_NAME: Final = openapi.ERROR_SCHEMA_NAME
 #: Attribute of a ``NinjaAPI`` that ``install()`` has prepared: its options.
 _INSTALLED = "_oauth_cc_ninja"
 #: Attribute of a ``NinjaAPI`` whose refusals oauth_cc renders (``install()``, or the first
@@ -347,55 +342,19 @@ def install(api: NinjaAPI, *, token_url: str | None = None,
 
 # --- the flow: token URL and scopes -----------------------------------------------------------
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def token_url() -> str:
-    """The ``tokenUrl`` of the ``clientCredentials`` flow.
-
-    1. local mode (no ``JWKS_URI``): this project's token endpoint, as the authorization
-       server metadata names it: the origin of ``ISSUER`` and ``reverse("oauth_cc:token")``;
-    2. remote mode, with a ``JWKS_URI`` ending in ``/jwks`` (an oauth_cc authorization
-       server): the ``token`` endpoint beside it;
-    3. else, with a logged warning, ``/oauth/token`` at the origin of ``TRUSTED_ISSUER``
-       (``install(api, token_url=...)`` says better).
-    """
-    jwks_uri = oauth_cc_settings.JWKS_URI
-    if not jwks_uri:
-        issuer = oauth_cc_settings.ISSUER
-        if issuer:
-            try:
-                return _origin(str(issuer)) + reverse("oauth_cc:token")
-            except NoReverseMatch:
-                pass
-    else:
-        head, _, last = str(jwks_uri).split("?")[0].rpartition("/")
-        if last == "jwks":
-            return f"{head}/token"
-    issuer = oauth_cc_settings.TRUSTED_ISSUER or oauth_cc_settings.ISSUER
-    guess = (_origin(str(issuer)) if issuer else "") + "/oauth/token"
-    logger.warning("oauth_cc cannot tell the token endpoint's URL; the schema says %r. Pass "
-                   "install(api, token_url=...) the authorization server's token endpoint.",
-                   guess)
-    return guess
+    """The ``tokenUrl`` of the ``clientCredentials`` flow when ``install()`` was not given
+    one: ``oauth_cc.resource.openapi.token_url`` (this project's token endpoint, the one
+    beside a remote ``JWKS_URI``, or a guess with a logged warning)."""
+    return openapi.token_url(logger.warning, "Pass install(api, token_url=...) the "
+                                             "authorization server's token endpoint.")
 
 
 def scope_descriptions() -> dict[str, str]:
-    """The scopes of the flow, name to description: in local mode with oauth_cc installed
-    and ``PUBLISH_SCOPES`` on, the ``Scope`` rows (read when a schema is generated, never at
-    import); else none. The scopes the operations require are added to them."""
-    if (oauth_cc_settings.JWKS_URI or not oauth_cc_settings.PUBLISH_SCOPES
-            or not apps.is_installed("oauth_cc")):
-        return {}
-    scope_model = apps.get_model("oauth_cc", "Scope")
-    try:
-        return dict(scope_model.objects.order_by("name").values_list("name", "description"))
-    except (DatabaseError, SynchronousOnlyOperation):
-        # No tables yet (a schema generated before migrate), or a schema generated on an
-        # event loop: the operations' own scopes are still listed.
-        return {}
+    """The scopes of the flow, name to description, when ``install()`` was not given them:
+    the ``Scope`` rows in local mode (``oauth_cc.resource.openapi.registered_scopes``). The
+    scopes the operations require are added to them."""
+    return openapi.registered_scopes()
 
 
 def _scheme_definition(url: str | None, scopes: dict[str, str]) -> dict[str, Any]:
@@ -412,32 +371,8 @@ def _scheme_definition(url: str | None, scopes: dict[str, str]) -> dict[str, Any
 
 # --- the schema -------------------------------------------------------------------------------
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "An OAuth 2.0 error (RFC 6750 §3).",
-    "properties": {
-        "error": {
-            "type": "string",
-            "description": "`invalid_token`, `insufficient_scope` or `invalid_request`; "
-                           "absent when the request carried no access token.",
-        },
-        "error_description": {"type": "string", "description": "For humans."},
-        "scope": {
-            "type": "string",
-            "description": "With `insufficient_scope`: the scopes (space-separated) the "
-                           "operation needs.",
-        },
-    },
-}
-
-_CHALLENGE = "The challenge (RFC 6750 §3), e.g. `Bearer realm=\"api\"`"
-
-
-def _minimal(alternatives: Iterable[frozenset[str]]) -> list[frozenset[str]]:
-    """Without duplicates and without a set that contains another, in a stable order."""
-    unique = set(alternatives)
-    kept = [a for a in unique if not any(other < a for other in unique)]
-    return sorted(kept, key=lambda a: (len(a), sorted(a)))
+ERROR_SCHEMA = openapi.ERROR_SCHEMA
+_CHALLENGE = openapi.CHALLENGE_DESCRIPTION
 
 
 class _Schema(OpenAPISchema):
@@ -458,7 +393,7 @@ class _Schema(OpenAPISchema):
         for auth in operation.auth_callbacks:
             if isinstance(auth, OAuthToken):
                 try:
-                    alternatives = _minimal(auth.alternatives(method))
+                    alternatives = openapi.minimal(auth.alternatives(method))
                 except ImproperlyConfigured as problem:
                     logger.warning("%s (every authenticated request to it fails)", problem)
                     alternatives = list(_ANY_TOKEN)

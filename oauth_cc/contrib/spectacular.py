@@ -20,16 +20,11 @@ extension::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from copy import deepcopy
 from itertools import product
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError
-from django.urls import NoReverseMatch, reverse
 from drf_spectacular.drainage import set_override, warn
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
@@ -37,17 +32,17 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.settings import spectacular_settings
 from rest_framework.permissions import AND, OR
 
+from ..resource import openapi
 from ..resource.requirements import requirement, unmapped
 from ..resource.rest_framework import HasScope, OAuthAPIException
-from ..settings import oauth_cc_settings
 
 __all__ = ["SCHEME_NAME", "AutoSchema", "BearerTokenScheme", "required_alternatives",
            "scope_descriptions", "token_url"]
 
 #: Name of the security scheme in ``components.securitySchemes``.
-SCHEME_NAME = "oauth_cc"
+SCHEME_NAME = openapi.SCHEME_NAME
 #: Name of the error body's schema in ``components.schemas``.
-ERROR_SCHEMA_NAME = "OAuthError"
+ERROR_SCHEMA_NAME = openapi.ERROR_SCHEMA_NAME
 
 Alternatives = list[frozenset[str]]
 #: A token is needed, whatever its scopes.
@@ -56,42 +51,16 @@ _ANY_TOKEN: Alternatives = [frozenset()]
 
 # --- the flow: token URL and scopes -----------------------------------------------------------
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def token_url() -> str:
-    """The ``tokenUrl`` of the ``clientCredentials`` flow.
-
-    1. drf-spectacular's ``SPECTACULAR_SETTINGS["OAUTH2_TOKEN_URL"]`` when set;
-    2. local mode (no ``JWKS_URI``): this project's token endpoint, as the authorization
-       server metadata names it: the origin of ``ISSUER`` and ``reverse("oauth_cc:token")``;
-    3. remote mode, with a ``JWKS_URI`` ending in ``/jwks`` (an oauth_cc authorization
-       server): the ``token`` endpoint beside it;
-    4. else, with a warning, ``/oauth/token`` at the origin of ``TRUSTED_ISSUER``.
-    """
+    """The ``tokenUrl`` of the ``clientCredentials`` flow: drf-spectacular's
+    ``SPECTACULAR_SETTINGS["OAUTH2_TOKEN_URL"]`` when set, else what
+    ``oauth_cc.resource.openapi.token_url`` finds (this project's token endpoint, the one
+    beside a remote ``JWKS_URI``, or a guess with a warning)."""
     configured = spectacular_settings.OAUTH2_TOKEN_URL
     if configured:
         return str(configured)
-    jwks_uri = oauth_cc_settings.JWKS_URI
-    if not jwks_uri:
-        issuer = oauth_cc_settings.ISSUER
-        if issuer:
-            try:
-                return _origin(str(issuer)) + reverse("oauth_cc:token")
-            except NoReverseMatch:
-                pass
-    else:
-        head, _, last = str(jwks_uri).split("?")[0].rpartition("/")
-        if last == "jwks":
-            return f"{head}/token"
-    issuer = oauth_cc_settings.TRUSTED_ISSUER or oauth_cc_settings.ISSUER
-    guess = (_origin(str(issuer)) if issuer else "") + "/oauth/token"
-    warn(f"oauth_cc cannot tell the token endpoint's URL; the schema says {guess!r}. Set "
-         "SPECTACULAR_SETTINGS['OAUTH2_TOKEN_URL'] to the authorization server's token "
-         "endpoint.")
-    return guess
+    return openapi.token_url(warn, "Set SPECTACULAR_SETTINGS['OAUTH2_TOKEN_URL'] to the "
+                                   "authorization server's token endpoint.")
 
 
 def scope_descriptions() -> dict[str, str]:
@@ -105,14 +74,7 @@ def scope_descriptions() -> dict[str, str]:
     configured = spectacular_settings.OAUTH2_SCOPES
     if configured:
         return {str(name): str(text) for name, text in dict(configured).items()}
-    if (oauth_cc_settings.JWKS_URI or not oauth_cc_settings.PUBLISH_SCOPES
-            or not apps.is_installed("oauth_cc")):
-        return {}
-    scope_model = apps.get_model("oauth_cc", "Scope")
-    try:
-        return dict(scope_model.objects.order_by("name").values_list("name", "description"))
-    except DatabaseError:  # no tables yet (e.g. a schema generated in CI before migrate)
-        return {}
+    return openapi.registered_scopes()
 
 
 # --- what an operation requires ---------------------------------------------------------------
@@ -159,13 +121,6 @@ def _operands(operator: Any) -> tuple[Any, Any]:
     return operator.op1, operator.op2
 
 
-def _minimal(alternatives: Iterable[frozenset[str]]) -> Alternatives:
-    """Without duplicates and without a set that contains another, in a stable order."""
-    unique = set(alternatives)
-    kept = [a for a in unique if not any(other < a for other in unique)]
-    return sorted(kept, key=lambda a: (len(a), sorted(a)))
-
-
 def required_alternatives(view: Any, method: str) -> Alternatives:
     """The scope sets (any one of them) a token needs for ``method`` on ``view``: the view's
     permissions, all of which must allow, read the way ``HasScope`` reads them. ``[set()]``
@@ -175,7 +130,7 @@ def required_alternatives(view: Any, method: str) -> Alternatives:
     for permission in view.get_permissions():
         own = _of_permission(permission, view, method.upper(), action)
         alternatives = [a | b for a, b in product(alternatives, own)]
-    return _minimal(alternatives)
+    return openapi.minimal(alternatives)
 
 
 # --- the extension ----------------------------------------------------------------------------
@@ -244,27 +199,6 @@ def _add_scopes(scopes: dict[str, str], names: frozenset[str]) -> None:
 
 # --- the error responses ----------------------------------------------------------------------
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "An OAuth 2.0 error (RFC 6750 §3).",
-    "properties": {
-        "error": {
-            "type": "string",
-            "description": "`invalid_token`, `insufficient_scope` or `invalid_request`; "
-                           "absent when the request carried no access token.",
-        },
-        "error_description": {"type": "string", "description": "For humans."},
-        "scope": {
-            "type": "string",
-            "description": "With `insufficient_scope`: the scopes (space-separated) the "
-                           "operation needs.",
-        },
-    },
-}
-
-_CHALLENGE = "The challenge (RFC 6750 §3), e.g. `Bearer realm=\"api\"`"
-
-
 def _scope_text(alternatives: list[list[str]]) -> str:
     return " or ".join(f"`{' '.join(scopes)}`" for scopes in alternatives)
 
@@ -282,8 +216,9 @@ class AutoSchema(SpectacularAutoSchema):
                         if SCHEME_NAME in r]
         if not requirements:
             return operation
-        component = ResolvedComponent(name=ERROR_SCHEMA_NAME, type=ResolvedComponent.SCHEMA,
-                                      schema=deepcopy(ERROR_SCHEMA), object=OAuthAPIException)
+        component = ResolvedComponent(
+            name=ERROR_SCHEMA_NAME, type=ResolvedComponent.SCHEMA,
+            schema=deepcopy(openapi.ERROR_SCHEMA), object=OAuthAPIException)
         self.registry.register_on_missing(component)
 
         def response(description: str, challenge: str) -> dict[str, Any]:
@@ -297,11 +232,11 @@ class AutoSchema(SpectacularAutoSchema):
         responses = operation.setdefault("responses", {})
         responses.setdefault("401", response(
             "No access token where one is needed, or an invalid one (expired, revoked, wrong "
-            "signature, issuer or audience...).", _CHALLENGE + "."))
+            "signature, issuer or audience...).", openapi.CHALLENGE_DESCRIPTION + "."))
         scoped = [scopes for scopes in requirements if scopes]
         if scoped:
             responses.setdefault("403", response(
                 "The access token lacks the scopes this operation needs: "
                 f"{_scope_text(scoped)} (`insufficient_scope`).",
-                _CHALLENGE + ', with `error="insufficient_scope"` and `scope`.'))
+                openapi.CHALLENGE_DESCRIPTION + ', with `error="insufficient_scope"` and `scope`.'))
         return operation

@@ -280,7 +280,10 @@ def _claims(proof: str, key: ProofKey) -> dict[str, Any]:
     try:
         decoded = _jws.decode_complete(proof, key=key.key, algorithms=[key.algorithm],
                                        options={"enforce_minimum_key_length": True})
-        claims = json.loads(decoded["payload"])
+        payload = decoded["payload"]
+        if _nested_too_deeply(payload):
+            raise ValueError("nested too deeply")
+        claims = json.loads(payload)
     except jwt.PyJWTError:
         raise InvalidProof("The DPoP proof signature is invalid.") from None
     except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
@@ -288,6 +291,37 @@ def _claims(proof: str, key: ProofKey) -> dict[str, Any]:
     if not isinstance(claims, dict):
         raise InvalidProof("The DPoP proof is malformed.")
     return claims
+
+
+#: A proof's claims are flat; nesting deeper than this is refused before parsing, so that the
+#: answer does not depend on how deep a Python version's JSON parser can go.
+MAX_NESTING = 16
+
+
+def _nested_too_deeply(payload: bytes) -> bool:
+    """Whether the JSON text opens more than ``MAX_NESTING`` arrays or objects at once
+    (brackets inside strings do not count). Almost free for a real proof, which opens one."""
+    if payload.count(b"[") + payload.count(b"{") <= MAX_NESTING:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in payload:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_NESTING:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
 
 
 def access_token_hash(access_token: str) -> str:

@@ -107,6 +107,10 @@ def scenarios(token: str) -> list[Scenario]:
         Scenario("async view, protected (token seen before)", "GET", "/async/protected",
                  bearer),
         Scenario("async view, no token (401)", "GET", "/async/protected", expect=401),
+        Scenario("Ninja async operation, bare", "GET", "/ninja/async/bare"),
+        Scenario("Ninja async operation, protected", "GET", "/ninja/async/protected", bearer),
+        Scenario("Ninja sync operation, bare", "GET", "/ninja/sync/bare"),
+        Scenario("Ninja sync operation, protected", "GET", "/ninja/sync/protected", bearer),
         Scenario("DRF view under ASGI, bare", "GET", "/bare"),
         Scenario("DRF view under ASGI, protected", "GET", "/occ/protected", bearer),
     ]
@@ -211,7 +215,7 @@ def main() -> None:
         chosen = scenarios(facts["token"])
         in_process = asyncio.run(measure(app, chosen, batch, repeats))
         http = ({} if options.no_http else over_http(
-            database, [chosen[0], chosen[1]], rounds=3 if options.quick else 5,
+            database, chosen[:2] + chosen[3:5], rounds=3 if options.quick else 5,
             seconds=1.0 if options.quick else 3.0, connections=16))
     bare = in_process["async view, bare"]["median_us"]
     protected = in_process["async view, protected (token seen before)"]["median_us"]
@@ -224,10 +228,17 @@ def main() -> None:
                      f"{row['median_us'] / bare:7.3f}")
     lines += ["", f"protected async view ÷ bare async view: {protected / bare:.3f} "
               f"(goal ≤ 1.2; {protected - bare:.1f} µs per request)"]
+    for kind in ("async", "sync"):
+        open_us = in_process[f"Ninja {kind} operation, bare"]["median_us"]
+        guarded = in_process[f"Ninja {kind} operation, protected"]["median_us"]
+        lines.append(f"protected Ninja {kind} operation ÷ bare: {guarded / open_us:.3f} "
+                     f"({guarded - open_us:.1f} µs per request)")
     if http:
         lines += ["", "Over HTTP (uvicorn, 1 process; httpx, 16 connections):"]
-        rate_bare = http["async view, bare"]["req_per_s"]
         for name, row in http.items():
+            baseline = "Ninja async operation, bare" if name.startswith("Ninja") else (
+                "async view, bare")
+            rate_bare = http[baseline]["req_per_s"]
             lines.append(f"{name:48} {row['req_per_s']:9.0f} req/s  bare ÷ this "
                          f"{rate_bare / row['req_per_s']:.3f}  unexpected {row['unexpected']}")
     text = "\n".join(lines)

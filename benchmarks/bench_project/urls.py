@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import views
+from . import ninja_api, views
 
 urlpatterns = [
     path("bare", views.Bare.as_view()),
@@ -11,4 +11,5 @@ urlpatterns = [
     path("dot/protected", views.DOT.as_view()),
     path("async/bare", views.async_bare),
     path("async/protected", views.async_protected),
+    path("ninja/", ninja_api.api.urls),
 ]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -164,6 +165,7 @@ class _AssertionMethod(ClientAuthMethod):
     #: Whether this method checks MACs (client_secret_jwt) or signatures.
     mac: ClassVar[bool]
 
+    @abstractmethod
     def algorithms(self) -> list[str]:
         """The allowed algorithms, from the settings (never ``none``)."""
         raise NotImplementedError
@@ -250,6 +252,7 @@ class _AssertionMethod(ClientAuthMethod):
             raise _Refused("client_id differs from the assertion's iss")  # JWTCA-02
         return header, issuer
 
+    @abstractmethod
     def _verify(self, assertion: str, header: dict[str, Any], client_id: str
                 ) -> tuple[Client, dict[str, Any]]:
         raise NotImplementedError

@@ -29,6 +29,7 @@ import hmac
 import ipaddress
 import logging
 import unicodedata
+from abc import abstractmethod
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -208,6 +209,7 @@ class _CertificateMethod(ClientAuthMethod):
         """Advertised only where a proxy passes certificates (``CLIENT_CERTIFICATE_HEADER``)."""
         return bool(oauth_cc_settings.CLIENT_CERTIFICATE_HEADER)
 
+    @abstractmethod
     def _registered_here(self, client: Client | None) -> bool:
         raise NotImplementedError
 
@@ -229,6 +231,7 @@ class _CertificateMethod(ClientAuthMethod):
             raise self.failure()
         return client
 
+    @abstractmethod
     def _refusal(self, request: HttpRequest, client: Client,
                  certificate: x509.Certificate) -> str | None:
         """Why the certificate does not authenticate ``client``, or None when it does."""

@@ -281,13 +281,20 @@ def test_scopes_must_be_valid_and_defaults_allowed(dot):
 
 # --- the imported clients at the token endpoint ------------------------------------------------
 
+def wrong(secret: str) -> str:
+    """The secret with its last character changed: always a different secret. (Replacing it with
+    a fixed letter was the right secret whenever the random secret already ended in that letter,
+    one run in 62.)"""
+    return secret[:-1] + ("y" if secret.endswith("x") else "x")
+
+
 def test_hashed_dot_secret_gets_a_token_and_becomes_a_digest_CAUTH_02_GEN_07(
         client, signing_key, dot, django_assert_num_queries):
     # CAUTH-02 (Basic), GEN-07 (after the first use only the SHA-256 digest is stored).
     importdot("--scopes", "read write", "--default-scopes", "read")
     client_id, secret = dot["hashed"]["client_id"], dot["hashed"]["client_secret"]
     # CAUTH-03: a wrong secret is 401 invalid_client, and changes nothing.
-    assert_error(post_token(client, GRANT, auth=(client_id, secret[:-1] + "x")),
+    assert_error(post_token(client, GRANT, auth=(client_id, wrong(secret))),
                  "invalid_client", status=401)
     assert imported_secret(client_id).legacy_hash.startswith("pbkdf2_sha256$")
 
@@ -299,7 +306,7 @@ def test_hashed_dot_secret_gets_a_token_and_becomes_a_digest_CAUTH_02_GEN_07(
     assert (row.legacy_hash, row.digest) == ("", credentials.digest(secret))
     assert row.hint == secret[:4] + "…"
 
-    assert_error(post_token(client, GRANT, auth=(client_id, secret[:-1] + "x")),
+    assert_error(post_token(client, GRANT, auth=(client_id, wrong(secret))),
                  "invalid_client", status=401)
     # From now on, the ordinary path: one query.
     with django_assert_num_queries(1):

@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import NO_TOKEN_CHALLENGE
+from tests.servers import serving
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
@@ -55,12 +54,6 @@ print(json.dumps(clients))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
     """uvicorn in a subprocess; yields (base URL, {role: [client_id, secret]})."""
@@ -77,28 +70,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     setup = subprocess.run([*django_admin, "shell", "-c", SETUP], env=env, check=True,
                            cwd=ROOT, timeout=60, capture_output=True, text=True)
     clients = json.loads(setup.stdout.strip().splitlines()[-1])
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "demo_project.asgi:application",
-         "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
-         "--no-access-log", "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("uvicorn did not start") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", clients
-    finally:
-        process.terminate()
-        _, errors = process.communicate(timeout=10)
-        # No unexpected exception was logged by the server during the tests.
-        assert b"Traceback" not in errors, errors.decode(errors="replace")[-3000:]
+    with serving(lambda port: [
+            sys.executable, "-m", "uvicorn", "demo_project.asgi:application",
+            "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
+            "--no-access-log", "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"],
+            env=env, cwd=ROOT, what="uvicorn") as server:
+        yield server.url, clients
+    # No unexpected exception was logged by the server during the tests.
+    assert b"Traceback" not in server.errors, server.errors.decode(errors="replace")[-3000:]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -52,6 +51,7 @@ from tests.conftest import (
     post_token,
     verify,
 )
+from tests.servers import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -880,12 +880,6 @@ Client.objects.create(client_id=os.environ["TEST_CLIENT_ID"], name="two processe
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _post(url: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(  # noqa: S310 (loopback http only)
         url, data=urlencode(form).encode(), method="POST",
@@ -917,25 +911,10 @@ def second_server(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     subprocess.run([*django_admin, "shell", "-c", SECOND_SERVER_SETUP],
                    env={**env, "TEST_CLIENT_ID": client_id, "TEST_CLIENT_JWKS": jwks},
                    check=True, cwd=ROOT, timeout=60, capture_output=True)
-    port = _free_port()
-    process = subprocess.Popen([*django_admin, "runserver", f"127.0.0.1:{port}",
-                                "--noreload", "--skip-checks"],
-                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the second server did not start") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", client_id, jwks
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with serving(lambda port: [*django_admin, "runserver", f"127.0.0.1:{port}",
+                               "--noreload", "--skip-checks"],
+                 env=env, cwd=ROOT, what="the second server") as server:
+        yield server.url, client_id, jwks
 
 
 def test_replay_is_refused_across_two_processes_JWTCA_07(second_server, live_server,

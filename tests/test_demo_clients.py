@@ -12,11 +12,9 @@ import json
 import os
 import re
 import secrets
-import socket
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from cryptography.fernet import Fernet
 
 from demo_project import clients
 from demo_project.management.commands import demo_setup
+from tests.servers import free_port, serving
 
 pytest.importorskip("authlib")
 pytest.importorskip("requests_oauth2client")
@@ -33,18 +32,12 @@ pytest.importorskip("requests_oauth2client")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The demo as ``make demo`` runs it, with its database and state in a temporary folder.
     Values set here win over a ``demo_project/.env`` (django-environ only fills gaps)."""
     folder = tmp_path_factory.mktemp("demo")
-    port = _free_port()
+    port = free_port()  # before the server starts: the demo's settings name it (DEMO_PORT)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OAUTH_CC", "DJANGO_", "DEMO_"))}
     env.update(
@@ -59,23 +52,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                    check=True, timeout=120, capture_output=True)
     setup = subprocess.run([*manage, "demo_setup"], env=env, cwd=ROOT, check=True,
                            timeout=60, capture_output=True, text=True)
-    server = subprocess.Popen(
-        [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], env=env, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("manage.py runserver did not start")
-                time.sleep(0.1)
+    with serving(lambda port: [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+                 env=env, cwd=ROOT, what="manage.py runserver", port=port, new_session=True):
         yield {"env": env, "setup": setup.stdout, "state": folder / "state"}
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def run_example(demo: dict[str, Any], example: str) -> str:

@@ -12,8 +12,6 @@ import http.client
 import json
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import textwrap
 import time
@@ -34,6 +32,7 @@ from oauth_cc import dpop_proof, errors, jose, registry
 from oauth_cc.models import Client, TokenFormat
 from oauth_cc.resource import dpop as dpop_type
 from tests.conftest import assert_error, bearer, post_token
+from tests.servers import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_URI = "https://testserver/oauth/token"
@@ -810,12 +809,6 @@ def test_unregistered_dpop_is_neither_challenged_nor_accepted_DPOP_20(client, re
 
 # --- two server processes sharing the replay cache (DPOP-08) --------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _request(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -864,33 +857,12 @@ def second_server(tmp_path: Path, live_server: Any, shared_replay_cache: Path
                     "JWKS_URI": {live_server.url + "/oauth/jwks"!r},
                     "RESOURCE_AUDIENCE": "https://api.example.test"}}
     """))
-    port = _free_port()
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "second_settings",
                    "PYTHONPATH": os.pathsep.join([str(package), str(ROOT)])}
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "runserver", "--noreload", "--skip-checks",
-         f"127.0.0.1:{port}"], env=environment, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the second server did not start: "
-                                       + (process.stderr.read() or b"").decode()[-2000:]
-                                       if process.stderr else "") from None
-                time.sleep(0.1)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with serving(lambda port: [sys.executable, str(ROOT / "manage.py"), "runserver",
+                               "--noreload", "--skip-checks", f"127.0.0.1:{port}"],
+                 env=environment, cwd=ROOT, what="the second server") as server:
+        yield server.port
 
 
 def test_replay_is_refused_across_processes_sharing_the_cache_DPOP_08(

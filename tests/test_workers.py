@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import basic
+from tests.servers import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(shutil.which("gunicorn", path=str(Path(sys.executable).parent))
@@ -45,12 +45,6 @@ print(json.dumps(made))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def server_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH_CC_TEST")}
@@ -67,30 +61,14 @@ def server_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def gunicorn(server_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, Any]]:
-    port = _free_port()
     log = tmp_path / "access.log"
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "--workers", "3", "--preload",
-         "--bind", f"127.0.0.1:{port}", "--access-logfile", str(log),
-         "--access-logformat", '%(p)s %(s)s "%(r)s"',
-         "django.core.wsgi:get_wsgi_application()"],
-        env=server_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("gunicorn did not start")
-    try:
-        yield {"base": f"http://127.0.0.1:{port}", "log": log,
-               "clients": json.loads(server_env["CLIENTS"])}
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    with serving(lambda port: [
+            str(Path(sys.executable).parent / "gunicorn"), "--workers", "3", "--preload",
+            "--bind", f"127.0.0.1:{port}", "--access-logfile", str(log),
+            "--access-logformat", '%(p)s %(s)s "%(r)s"',
+            "django.core.wsgi:get_wsgi_application()"],
+            env=server_env, cwd=ROOT, what="gunicorn") as server:
+        yield {"base": server.url, "log": log, "clients": json.loads(server_env["CLIENTS"])}
 
 
 def call(method: str, url: str, body: dict[str, str] | None = None,

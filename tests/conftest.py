@@ -6,6 +6,7 @@ import base64
 import functools
 import itertools
 import json
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote_plus, urlencode
@@ -83,6 +84,25 @@ def _clear_key_cache() -> Any:
     yield
     caches.clear()
     cache.clear()
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """RSV-09: the server opens no connection while a test runs (a ``jku``, ``x5u`` or URL in
+    a ``kid`` must not be fetched). Every attempt fails and is recorded; the test fails if
+    there was one, even if the server swallowed the error."""
+    attempts: list[Any] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(args)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    yield attempts
+    assert attempts == [], "the server tried to reach the network"
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -522,23 +521,6 @@ def test_remote_introspection_on_an_async_view_INTRO_03_REV_06(
 # --- the JWT mutation suite against the async view ------------------------------------------
 
 ASYNC_WHOAMI = "/t/async/whoami"
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``test_jwt_mutations.no_network`` (RSV-09), for the mutation tests of this module."""
-    attempts: list[Any] = []
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        attempts.append(args)
-        raise OSError("network disabled in this test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    yield attempts
-    assert attempts == [], "the server tried to reach the network"
 
 
 class AsyncWhoami:

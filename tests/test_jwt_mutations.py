@@ -34,7 +34,6 @@ import functools
 import json
 import logging
 import re
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -648,21 +647,9 @@ assert len(names) == len(set(names)), "duplicate mutation names"
 # --- fixtures and checks --------------------------------------------------------------------
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """RSV-09: no mutation makes the server open a connection (``jku``, ``x5u``, a URL in
-    ``kid``). Any attempt fails and is recorded."""
-    attempts: list[Any] = []
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        attempts.append(args)
-        raise OSError("network disabled in this test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    yield attempts
-    assert attempts == [], "the server tried to reach the network"
+def _no_network(no_network: list[Any]) -> list[Any]:
+    """RSV-09: no mutation makes the server open a connection (``conftest.no_network``)."""
+    return no_network
 
 
 @pytest.fixture(params=["sole_key", "rotation"])

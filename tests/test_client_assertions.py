@@ -966,8 +966,10 @@ def test_warm_assertion_path_runs_one_query_CAUTH_08(client, key_client, secret_
         assert post_token(client, body(assertion())).status_code == 200
 
 
-def test_failed_assertions_are_throttled_per_client_CAUTH_06(client, rs_client, settings):
-    """CAUTH-06: failures count against the client the assertion names (its iss)."""
+def test_failed_assertions_are_throttled_per_client_CAUTH_06(client, rs_client, settings,
+                                                            fake_clock):
+    """CAUTH-06: failures count against the client the assertion names (its iss). The clock
+    stands still, so that the counting window can't end mid-test."""
     settings.OAUTH_CC = {**settings.OAUTH_CC, "THROTTLE_FAILURES_PER_CLIENT": 2}
     for _ in range(2):
         assert_error(post_token(client, body(rs(rs_client, aud="https://x.example"))),

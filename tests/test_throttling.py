@@ -20,7 +20,9 @@ REAL = "127.0.0.7"
 
 
 @pytest.fixture
-def limits(settings: Any) -> None:
+def limits(settings: Any, fake_clock: Any) -> None:
+    """Small limits, and a clock that stands still: failures are counted in fixed windows,
+    and one that ended mid-test would restart the count (a test failing one run in hundreds)."""
     settings.OAUTH_CC = {**settings.OAUTH_CC, "THROTTLE_FAILURES_PER_CLIENT": 3,
                          "THROTTLE_FAILURES_PER_ADDRESS": 5, "THROTTLE_WINDOW_SECONDS": 60}
 

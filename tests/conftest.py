@@ -230,6 +230,14 @@ def forge(claims: dict[str, Any] | None = None, *, algorithm: str = "RS256",
                       algorithm=algorithm, headers=headers)
 
 
+def broken_signature(token: str) -> str:
+    """The JWT with its signature's first character changed: always other signature bytes.
+    (The last characters of a base64url signature carry padding bits, so overwriting them
+    can leave the bytes, and the token, valid.)"""
+    head, _, signature = token.rpartition(".")
+    return f"{head}.{'B' if signature.startswith('A') else 'A'}{signature[1:]}"
+
+
 def bearer(token: str) -> dict[str, str]:
     """Test-client keyword arguments for ``Authorization: Bearer <token>``."""
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}

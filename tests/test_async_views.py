@@ -37,7 +37,14 @@ from oauth_cc.resource import asynchronous
 from oauth_cc.resource.local import DatabaseStore
 from tests import test_hostile_input as hostile
 from tests import test_jwt_mutations as mutations
-from tests.conftest import NO_TOKEN_CHALLENGE, forge, get_token, post_token, valid_claims
+from tests.conftest import (
+    NO_TOKEN_CHALLENGE,
+    broken_signature,
+    forge,
+    get_token,
+    post_token,
+    valid_claims,
+)
 
 # The fixtures of the suites run again here against the async view.
 from tests.test_hostile_input import world  # noqa: F401
@@ -155,7 +162,7 @@ def test_no_token_is_a_bare_challenge_BEARER_08_DPOP_20(path, db):
 @pytest.mark.parametrize("token", [
     pytest.param(lambda: forge(valid_claims(exp=int(time.time()) - 3600)), id="expired"),
     pytest.param(lambda: forge(valid_claims(aud="https://other.example.test")), id="audience"),
-    pytest.param(lambda: forge(valid_claims())[:-4] + "AAAA", id="signature"),
+    pytest.param(lambda: broken_signature(forge(valid_claims())), id="signature"),
     pytest.param(lambda: "not-a-jwt", id="garbage"),
 ])
 def test_invalid_token_is_401_invalid_token_RSV_03_RSV_05_RSV_06_BEARER_06(

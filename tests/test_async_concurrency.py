@@ -102,27 +102,38 @@ def test_200_concurrent_first_sight_requests_through_http_RSV_05(counted):
     assert counted["revocations"].calls == 1
 
 
-def test_the_loop_runs_while_the_keys_load(counted):
-    # Nothing blocks the loop: a ticker keeps ticking during the 50 ms load.
+def test_the_loop_runs_while_the_keys_load(counted, monkeypatch):
+    # Nothing blocks the loop: while the keys load (in a thread), a task on the loop runs.
+    # The load waits for that task's signal (ten seconds at most); a load that held the
+    # loop would wait in vain. No timing is assumed, so a busy machine can't fail this.
     raw = tokens(1)[0]
+    loading, seen_by_the_loop = threading.Event(), threading.Event()
+    published = DatabaseStore.published_jwks  # the counting one
 
-    async def main() -> int:
-        ticks = 0
+    def waiting_published(self: Any) -> Any:
+        loading.set()
+        seen_by_the_loop.wait(timeout=10)
+        return published(self)
+
+    monkeypatch.setattr(DatabaseStore, "published_jwks", waiting_published)
+
+    async def main() -> None:
         done = asyncio.Event()
 
         async def ticker() -> None:
-            nonlocal ticks
             while not done.is_set():
-                ticks += 1
+                if loading.is_set():
+                    seen_by_the_loop.set()
                 await asyncio.sleep(0.005)
 
         task = asyncio.ensure_future(ticker())
         await verification.averify(raw)
         done.set()
         await task
-        return ticks
 
-    assert async_to_sync(main)() >= 3
+    async_to_sync(main)()
+    assert seen_by_the_loop.is_set()
+    assert counted["keys"].calls == 1
 
 
 def test_a_failed_load_fails_every_waiter_closed_once_RSV_09(counted, monkeypatch):
@@ -188,9 +199,10 @@ def test_single_flight_shares_results_and_exceptions_per_key():
     assert sorted(calls) == ["a", "a", "b", "bad"]
 
 
-def test_unknown_kid_storm_reloads_once_per_min_refresh_RSV_05(counted):
+def test_unknown_kid_storm_reloads_once_per_min_refresh_RSV_05(counted, fake_clock):
     # 200 tokens naming kids that are not published: one early reload (JWKS-06's rate limit
-    # applies on the loop as in a thread), then every one is 401.
+    # applies on the loop as in a thread), then every one is 401. The clock stands still, so
+    # min_refresh can't pass during the storm however slow the machine.
     caches.clear()
     raws = [forge(valid_claims(), header={"kid": f"made-up-{i}"}) for i in range(N)]
 
@@ -200,7 +212,12 @@ def test_unknown_kid_storm_reloads_once_per_min_refresh_RSV_05(counted):
 
     results = async_to_sync(main)()
     assert all(isinstance(r, InvalidToken) for r in results)
-    assert counted["keys"].calls == 1  # loaded once (cold), no extra reload within 5 s
+    assert counted["keys"].calls == 1  # loaded once (cold), no extra reload
+    # After min_refresh (local keys: min(5 s, KEY_CACHE_SECONDS)), the next storm reloads once.
+    fake_clock.advance(key_sources.local_keys._min_refresh() + 1)
+    results = async_to_sync(main)()
+    assert all(isinstance(r, InvalidToken) for r in results)
+    assert counted["keys"].calls == 2
 
 
 def test_200_concurrent_requests_in_remote_mode_fetch_the_jwks_once_RSV_05(

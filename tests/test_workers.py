@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -157,7 +156,10 @@ def test_rotation_succeeds_while_tokens_are_issued_on_sqlite_JWKS_07(server_env)
         [sys.executable, "-c", WRITER], env=server_env, cwd=ROOT, stdout=subprocess.PIPE,
         text=True)
     try:
-        time.sleep(1.0)
+        # Rotate only once the writer is writing (and handles SIGTERM): it says so after its
+        # first token. A writer that dies first ends its output, and the test fails here.
+        assert writer.stdout is not None
+        assert writer.stdout.readline() == "ready\n"
         done = subprocess.run([sys.executable, "-c", ROTATOR], env=server_env, cwd=ROOT,
                               capture_output=True, text=True, timeout=120)
     finally:
@@ -201,4 +203,6 @@ while True:
                          HTTP_AUTHORIZATION=auth, secure=True)
     assert response.status_code == 200, response.content
     count += 1
+    if count == 1:
+        print("ready", flush=True)
 """

@@ -241,6 +241,22 @@ def test_unknown_parameters_ignored_TOK_04(client, api_client):
     assert response.status_code == 200
 
 
+def test_a_client_cannot_choose_its_identity_or_claims_BCP_06(client, api_client):
+    """BCP-06: the token names the client only by the client_id the server generated (not
+    editable, even in the admin), and parameters that look like claims or a user are ignored,
+    so no client can pass for a resource owner or another client."""
+    assert Client._meta.get_field("client_id").editable is False
+    c, secret = api_client
+    pretend = {"sub": "admin", "username": "admin", "user_id": "1", "iss": "https://evil.test",
+               "claims": '{"sub": "admin"}', "azp": "other", "act": '{"sub": "admin"}'}
+    response = post_token(client, {**GRANT, **pretend}, auth=(c.client_id, secret))
+    assert response.status_code == 200, response.content
+    claims = verify(client, response.json()["access_token"])
+    assert set(claims) == {"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"}
+    assert claims["sub"] == claims["client_id"] == c.client_id
+    assert claims["iss"] == ISSUER
+
+
 @pytest.mark.parametrize("body", [
     "grant_type=client_credentials&grant_type=client_credentials",
     "grant_type=client_credentials&scope=read&scope=write",
@@ -553,8 +569,8 @@ def test_scope_outside_allowed_set_SCOPE_04_SCOPE_05(client, api_client):
 
 # --- audience / resource ----------------------------------------------------------------------
 
-def test_resource_selects_audience_RES_02_JWT_05(client, make_client, signing_key):
-    # RES-02, JWT-05
+def test_resource_selects_audience_RES_02_JWT_05_X_02(client, make_client, signing_key):
+    # RES-02, JWT-05; X-02: resource is the one parameter that may repeat (8707 §2)
     apis = "https://orders.example.test https://billing.example.test"
     c, secret = make_client(allowed_audiences=apis)
     response = post_token(client, {**GRANT, "resource": "https://orders.example.test"},

@@ -236,9 +236,11 @@ def test_the_token_endpoint_refuses_plain_http_without_the_proxy(fleet: Fleet) -
                                "error_description": "HTTPS is required."}
 
 
-def test_a_forged_forwarded_proto_is_not_believed_without_the_proxy(fleet: Fleet) -> None:
-    """gunicorn believes X-Forwarded-Proto only on its unix socket, where nginx alone
-    connects; a client that reaches its TCP port directly cannot claim HTTPS."""
+def test_a_forged_forwarded_proto_is_not_believed_without_the_proxy_BCP_07(fleet: Fleet
+                                                                         ) -> None:
+    """BCP-07 (the proxy-to-app link): gunicorn believes X-Forwarded-Proto only on its unix
+    socket, where nginx alone connects; a client that reaches its TCP port directly cannot
+    claim HTTPS."""
     headers = {**fleet.auth("jwt"), "X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on",
                "X-Forwarded-For": "198.51.100.23"}
     for where in ("a-direct", "b-direct"):
@@ -248,7 +250,9 @@ def test_a_forged_forwarded_proto_is_not_believed_without_the_proxy(fleet: Fleet
         assert response.json()["error_description"] == "HTTPS is required."
 
 
-def test_nginx_overwrites_the_forwarding_headers_a_client_sends(fleet: Fleet) -> None:
+def test_nginx_overwrites_the_forwarding_headers_a_client_sends_BCP_07(fleet: Fleet) -> None:
+    """BCP-07: the proxy sanitises the security headers a client sends (X-Forwarded-*,
+    Forwarded); the instance sees the proxy's values only."""
     before = len(fleet.log_lines("a_access"))
     headers = {**fleet.auth("jwt"), "X-Forwarded-Proto": "http",
                "X-Forwarded-For": "203.0.113.77", "X-Forwarded-Host": "evil.example",

@@ -55,27 +55,25 @@ def serving(command: Callable[[int], Sequence[str]], *, env: dict[str, str], cwd
     """
     attempts = ATTEMPTS if port is None else 1
     for attempt in range(1, attempts + 1):
-        port = free_port() if attempts > 1 else port
-        assert port is not None
+        chosen = port if port is not None else free_port()
         with tempfile.TemporaryFile() as stderr:
-            process = subprocess.Popen(list(command(port)), env=env, cwd=cwd,
+            process = subprocess.Popen(list(command(chosen)), env=env, cwd=cwd,
                                        stdout=subprocess.DEVNULL, stderr=stderr,
                                        start_new_session=new_session)
-            server = Server(port, process)
+            server = Server(chosen, process)
             try:
-                listening = _listening(process, port)
-                exited = process.poll() is not None
-                if listening:
+                if _listening(process, chosen):
                     yield server
                     return
+                # Exited rather than timed out: perhaps the port was taken; try another.
+                retry = attempt < attempts and process.poll() is not None
             finally:
                 _stop(process)
                 stderr.seek(0)
                 server.errors = stderr.read()
-        if attempt == attempts or not exited:
-            raise RuntimeError(f"{what} did not start on port {port}: "
+        if not retry:
+            raise RuntimeError(f"{what} did not start on port {chosen}: "
                                + server.errors.decode(errors="replace")[-2000:])
-    raise AssertionError("unreachable")
 
 
 def _listening(process: subprocess.Popen[bytes], port: int) -> bool:

@@ -23,13 +23,13 @@ from django.test import AsyncClient
 from django.urls import include, path
 from django.views import View
 from ninja import NinjaAPI
-from ninja.security import APIKeyHeader
 
 from oauth_cc.contrib.ninja import SCHEME_NAME, OAuthToken, install
 from oauth_cc.decorators import ProtectedResourceMixin
 from oauth_cc.resource import key_sources, local
 from oauth_cc.resource.local import DatabaseStore
 from tests.conftest import get_token, post_token
+from tests.ninja_api import ServiceKey  # the same other way in as test_ninja's API
 from tests.test_async_views import asend, authorization, send
 
 READ, WRITE = "review:read", "review:write"
@@ -38,15 +38,6 @@ WHOAMI = "inventory:read"
 
 
 # --- a Ninja API with several auth callables (mounted by this module's urlpatterns) ----------
-
-class ServiceKey(APIKeyHeader):
-    """Another way in: a static key in ``X-Service-Key`` (Ninja's own APIKeyHeader)."""
-
-    param_name = "X-Service-Key"
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> str | None:
-        return key if key == "service-key" else None
-
 
 review_api = install(NinjaAPI(title="review", urls_namespace="oauth_cc_review_ninja"))
 

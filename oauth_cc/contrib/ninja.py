@@ -372,7 +372,6 @@ def _scheme_definition(url: str | None, scopes: dict[str, str]) -> dict[str, Any
 # --- the schema -------------------------------------------------------------------------------
 
 ERROR_SCHEMA = openapi.ERROR_SCHEMA
-_CHALLENGE = openapi.CHALLENGE_DESCRIPTION
 
 
 class _Schema(OpenAPISchema):
@@ -467,11 +466,11 @@ class _Schema(OpenAPISchema):
         if 401 not in responses and "401" not in responses:
             responses[401] = response(
                 "No access token where one is needed, or an invalid one (expired, revoked, "
-                "wrong signature, issuer or audience...).", _CHALLENGE + ".")
+                "wrong signature, issuer or audience...).", openapi.CHALLENGE_DESCRIPTION + ".")
         scoped = [scopes for scopes in requirements if scopes]
         if scoped and 403 not in responses and "403" not in responses:
             text = " or ".join(f"`{' '.join(scopes)}`" for scopes in scoped)
             responses[403] = response(
                 f"The access token lacks the scopes this operation needs: {text} "
                 "(`insufficient_scope`).",
-                _CHALLENGE + ', with `error="insufficient_scope"` and `scope`.')
+                openapi.CHALLENGE_DESCRIPTION + ', with `error="insufficient_scope"` and `scope`.')

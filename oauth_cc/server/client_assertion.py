@@ -168,7 +168,6 @@ class _AssertionMethod(ClientAuthMethod):
     @abstractmethod
     def algorithms(self) -> list[str]:
         """The allowed algorithms, from the settings (never ``none``)."""
-        raise NotImplementedError
 
     def detect(self, request: HttpRequest, params: FormParameters) -> bool:
         if not _presented(params):
@@ -255,7 +254,9 @@ class _AssertionMethod(ClientAuthMethod):
     @abstractmethod
     def _verify(self, assertion: str, header: dict[str, Any], client_id: str
                 ) -> tuple[Client, dict[str, Any]]:
-        raise NotImplementedError
+        """The client whose key or secret verifies ``assertion`` (its header already read),
+        and the claims; those PyJWT does not check are left to ``check_claims``. Raises
+        ``_Refused`` otherwise."""
 
     @staticmethod
     def _decode(assertion: str, key: Any, algorithm: str, client_id: str) -> dict[str, Any]:

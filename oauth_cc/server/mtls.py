@@ -211,7 +211,7 @@ class _CertificateMethod(ClientAuthMethod):
 
     @abstractmethod
     def _registered_here(self, client: Client | None) -> bool:
-        raise NotImplementedError
+        """Whether ``client`` (None: unknown) is registered for this method."""
 
     def detect(self, request: HttpRequest, params: FormParameters) -> bool:
         if not _presented(request, params):
@@ -235,7 +235,6 @@ class _CertificateMethod(ClientAuthMethod):
     def _refusal(self, request: HttpRequest, client: Client,
                  certificate: x509.Certificate) -> str | None:
         """Why the certificate does not authenticate ``client``, or None when it does."""
-        raise NotImplementedError
 
     def metadata(self) -> dict[str, Any]:
         return certificate_metadata()

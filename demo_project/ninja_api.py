@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.db.models import Sum
 from django.http import HttpRequest
-from ninja import NinjaAPI, Router, Schema, Status
+from ninja import Field, NinjaAPI, Router, Schema, Status
 
 from oauth_cc.contrib.ninja import OAuthToken, install
 
@@ -25,8 +25,9 @@ READ, WRITE = "inventory:read", "inventory:write"
 
 
 class ItemIn(Schema):
-    name: str
-    quantity: int = 0
+    name: str = Field(max_length=100)
+    # The column's range (PostgreSQL int4): a larger number is a 422, not a database error.
+    quantity: int = Field(0, le=2**31 - 1)
 
 
 class ItemOut(Schema):

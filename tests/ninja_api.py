@@ -22,7 +22,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
-from ninja import NinjaAPI, Router, Schema
+from ninja import Field, NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError
 from ninja.security import APIKeyHeader
 
@@ -36,7 +36,7 @@ ALTERNATIVES = AnyOf(["inventory:admin"], [READ, "inventory:audit"])
 
 class ItemIn(Schema):
     name: str
-    quantity: int = 0
+    quantity: int = Field(0, le=2**31 - 1)  # PositiveIntegerField: SQLite int64, PostgreSQL int4
 
 
 def describe(request: HttpRequest, mode: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from django.test import AsyncClient
 from django.test import Client as HttpClient
 from django.test.client import FakePayload
 from django.urls import resolve
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from oauth_cc import caches
@@ -593,6 +593,8 @@ def test_hostile_requests_at_the_async_view_BEARER_05_BEARER_08_BEARER_10(
     @given(data=st.data())
     def run(data: Any) -> None:
         request = data.draw(hostile.hostile_requests(world, "plain"), label="request")
+        assume(not (hostile.sets_encoding(request.content_type)
+                    and hostile.query_fields(request) > hostile.MAX_FIELDS))
         caplog.clear()
         response = send_hostile(request)
         hostile.check_response(request, response, world)

@@ -91,6 +91,8 @@ BEARER_CHALLENGE = re.compile(
     r'Bearer realm="api"(?:, error="(invalid_request|invalid_token|insufficient_scope)"'
     r'(?:, error_description="[\x20\x21\x23-\x5b\x5d-\x7e]*")?'
     r'(?:, scope="[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*")?)?')
+#: The DPoP scheme's challenge start (RFC 9449 §7.1).
+DPOP_CHALLENGE_START = re.compile(r'DPoP realm="api", algs="[A-Za-z0-9]+(?: [A-Za-z0-9]+)*"')
 #: Requests between two resets of Django's cache, which holds the failed-authentication
 #: counters (throttling): the throttle answers 429 at times, and the endpoints stay reachable.
 THROTTLE_RESET = 50
@@ -659,10 +661,16 @@ def check_api_answer(request: HostileRequest, response: Any, body: Any, world: W
     if challenge is not None:
         # oauth_cc's answer: BEARER-05..09
         # Without credentials, the DPoP scheme is offered next to Bearer (DPOP-20).
-        match = BEARER_CHALLENGE.fullmatch(challenge.removesuffix(
+        # An "Authorization: DPoP ..." value is refused in the DPoP scheme (RFC 9449 §7.1): the
+        # same parameters after 'DPoP realm="api", algs="..."'.
+        dpop = DPOP_CHALLENGE_START.match(challenge)
+        bearer_form = (challenge if dpop is None
+                       else 'Bearer realm="api"' + challenge[dpop.end():])
+        match = BEARER_CHALLENGE.fullmatch(bearer_form.removesuffix(
             NO_TOKEN_CHALLENGE.removeprefix('Bearer realm="api"')))
         assert match, challenge
         error = match[1]
+        assert dpop is None or error is not None, challenge
         assert {400: error == "invalid_request", 401: error in (None, "invalid_token"),
                 403: error == "insufficient_scope"}.get(status, False), (status, challenge)
         assert response["Content-Type"].startswith("application/json")

@@ -6,6 +6,7 @@ import base64
 import functools
 import itertools
 import json
+import re
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -148,6 +149,18 @@ def api_client(signing_key: SigningKey, make_client: Callable[..., tuple[Client,
 #: The challenge of a request without credentials (BEARER-08, DPOP-20): every registered
 #: scheme, without error details.
 NO_TOKEN_CHALLENGE = 'Bearer realm="api", DPoP realm="api", algs="ES256 RS256 PS256 EdDSA"'
+
+#: The start of a DPoP-scheme challenge (RFC 9449 §7.1): the Bearer parameters follow.
+DPOP_CHALLENGE = re.compile(r'DPoP realm="api", algs="[A-Za-z0-9]+(?: [A-Za-z0-9]+)*"')
+
+
+def bearer_form(challenge: str) -> tuple[str, bool]:
+    """A challenge in the Bearer form, and whether it was a DPoP one: an "Authorization: DPoP"
+    value is refused in the DPoP scheme, with the same parameters after its ``algs``."""
+    dpop = DPOP_CHALLENGE.match(challenge)
+    if dpop is None:
+        return challenge, False
+    return 'Bearer realm="api"' + challenge[dpop.end():], True
 
 
 def basic(client_id: str, secret: str) -> str:

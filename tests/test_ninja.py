@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 from collections import Counter
 from typing import Any
@@ -36,7 +35,14 @@ from oauth_cc.errors import NoCredentials
 from oauth_cc.models import Client, Scope
 from oauth_cc.resource import asynchronous, verification
 from tests import test_jwt_mutations as mutations
-from tests.conftest import NO_TOKEN_CHALLENGE, forge, get_token, post_token, valid_claims
+from tests.conftest import (
+    NO_TOKEN_CHALLENGE,
+    bearer_form,
+    forge,
+    get_token,
+    post_token,
+    valid_claims,
+)
 from tests.mtls_nginx.certificates import Issued, issue, make_ca, name, san
 from tests.ninja_api import SERVICE_KEY, api_bare
 from tests.test_dpop import Prover
@@ -838,7 +844,6 @@ BODIES = st.one_of(st.just(b""), st.binary(max_size=200),
 CHALLENGE_ERRORS = {400: "invalid_request", 401: "invalid_token", 403: "insufficient_scope"}
 #: The DPoP scheme's own challenge start (RFC 9449 §7.1): an Authorization "DPoP ..." value
 #: is refused in that scheme, with invalid_token or invalid_dpop_proof (DPOP-18).
-DPOP_CHALLENGE = re.compile(r'DPoP realm="api", algs="[A-Za-z0-9]+(?: [A-Za-z0-9]+)*"')
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -893,13 +898,11 @@ def test_hostile_requests_never_500_BEARER_03_BEARER_05_BEARER_08_BEARER_10(
             if challenge == NO_TOKEN_CHALLENGE:
                 assert status == 401 and set(body) == {"error_description"}
             else:
-                dpop = DPOP_CHALLENGE.match(challenge)
-                bearer_form = (challenge if dpop is None
-                               else 'Bearer realm="api"' + challenge[dpop.end():])
-                match = mutations.CHALLENGE.fullmatch(bearer_form)
+                as_bearer, dpop = bearer_form(challenge)
+                match = mutations.CHALLENGE.fullmatch(as_bearer)
                 assert match, challenge
                 allowed = {CHALLENGE_ERRORS[status]}
-                if dpop is not None and status == 401:
+                if dpop and status == 401:
                     allowed.add("invalid_dpop_proof")
                 assert match["error"] in allowed, (status, challenge)
                 assert ERROR_TEXT.fullmatch(match["description"] or "")
